@@ -1,0 +1,75 @@
+/*
+ * The custos command: shared pieces of its sub-commands.
+ *
+ * The CLI uses only the public API (include/custos), like any other program
+ * linking libcustos.  Each sub-command is a function taking the parsed common
+ * options and its own arguments; option parsing, error printing and exit
+ * statuses (CLI.md) live here so every command behaves the same way.
+ */
+#ifndef CUSTOS_CLI_H
+#define CUSTOS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "custos/custos.h"
+
+/* Exit statuses (CLI.md). */
+enum {
+  CLI_OK = 0,
+  CLI_INTERNAL = 1,
+  CLI_USAGE = 2,
+  CLI_REFUSED = 3,
+  CLI_DENIED = 4,
+  CLI_NOT_FOUND = 5
+};
+
+/* One option a command accepts besides the common ones. */
+typedef struct cli_opt {
+  const char *name;  /* "--min-score" */
+  const char *arg;   /* name of its argument ("S"), or NULL for a flag */
+  const char **value; /* receives the argument (or "1" for a flag) */
+  const char *help;  /* one line */
+} cli_opt;
+
+/* Options every command shares; they may stand anywhere after the command
+ * words. */
+typedef struct cli_common {
+  const char *db;     /* --db, else $CUSTOS_DB, else ./custos.db */
+  const char *models; /* --models, else $CUSTOS_MODELS, else the build's folder */
+  const char *as;     /* --as USER */
+  bool json;          /* --json */
+} cli_common;
+
+/* A sub-command. */
+typedef struct cli_cmd {
+  const char *words;    /* "image info" */
+  const char *args;     /* "FILE..." for the usage line */
+  const char *summary;  /* one line for custos --help */
+  const char *details;  /* paragraph for custos <command> --help, or NULL */
+  int min_args, max_args; /* positional arguments accepted; max -1: no limit */
+  const cli_opt *opts;  /* extra options, terminated by {NULL}; may be NULL */
+  int (*run)(const struct cli_cmd *cmd, cli_common *common, int argc, char **argv);
+} cli_cmd;
+
+/* Prints "custos: what: why" (and "hint: ..." when hint is not NULL) on
+ * stderr. */
+void cli_error(const char *what, const char *why, const char *hint);
+
+/* Prints err as "custos: what: message" and returns the exit status of its
+ * class. */
+int cli_fail(const char *what, int rc, const custos_err *err);
+
+/* Prints o as one compact JSON line on stdout and releases it (steals the
+ * reference; NULL-safe, printing nothing). */
+void cli_print_json(json_t *o);
+
+/* Exit status for a custos error code. */
+int cli_status_of(int rc);
+
+/* Sub-command tables, one per group of commands. */
+extern const cli_cmd cli_image_cmds[];
+
+#endif
