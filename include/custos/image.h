@@ -38,10 +38,12 @@ typedef struct custos_image_info {
   custos_image_format format; /* JPEG or PNG */
   int width;                  /* pixels, after EXIF orientation */
   int height;                 /* pixels, after EXIF orientation */
-  int channels;               /* in the file: 1 gray, 2 gray+alpha, 3 RGB/YCbCr, 4 RGBA/CMYK */
+  int channels;               /* in the file: 1 gray or palette, 2 gray+alpha, 3 RGB/YCbCr,
+                                 4 RGBA/CMYK/YCCK */
   int bit_depth;              /* bits per channel in the file: 8 or 16 (PNG also 1, 2, 4) */
   int orientation;            /* EXIF orientation 1..8; 1 when absent or not a JPEG */
-  const char *color;          /* "gray", "rgb", "ycbcr", "cmyk", "ycck", "palette", ... */
+  const char *color;          /* static: "gray", "gray+alpha", "rgb", "rgba", "palette",
+                                 "ycbcr", "cmyk", "ycck" */
 } custos_image_info;
 
 /* Decoding limits; both are checked from the header, before decoding. */
@@ -66,7 +68,9 @@ CUSTOS_API int custos_image_probe(const void *data, size_t len, custos_image_inf
  * On success *out is a new image the caller frees with custos_image_free, and
  * *info (when not NULL) is filled.  Errors: CUSTOS_EIMAGE_FORMAT,
  * CUSTOS_EIMAGE_CORRUPT, CUSTOS_EIMAGE_TOO_LARGE (message gives the
- * dimensions), CUSTOS_ENOMEM; *out is then NULL. */
+ * dimensions), CUSTOS_ENOMEM; *out is then NULL, and *info holds what the
+ * header said when it could be read.  PNG alpha is composited onto white;
+ * CMYK and YCCK JPEGs are converted without a colour profile (docs/images.md). */
 CUSTOS_API int custos_image_decode(const void *data, size_t len,
                                    const custos_image_limits *limits, custos_image **out,
                                    custos_image_info *info, custos_err *err);

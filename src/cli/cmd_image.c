@@ -28,7 +28,7 @@ static int run_info(const cli_cmd *cmd, cli_common *common, int argc, char **arg
     int rc = custos_image_decode_file(argv[i], NULL, &img, &info, &err);
     custos_image_free(img);
     if (rc != CUSTOS_OK) {
-      int s = cli_fail(argv[i], rc, &err);
+      int s = cli_fail("image info", rc, &err);
       if (status == CLI_OK) status = s;
       continue;
     }
@@ -53,9 +53,9 @@ static int run_convert(const cli_cmd *cmd, cli_common *common, int argc, char **
   custos_image *img = NULL;
   custos_image_info info;
   int rc = custos_image_decode_file(argv[0], NULL, &img, &info, &err);
-  if (rc != CUSTOS_OK) return cli_fail(argv[0], rc, &err);
+  if (rc != CUSTOS_OK) return cli_fail("image convert", rc, &err);
   rc = custos_image_write_ppm(img, argv[1], &err);
-  int status = rc == CUSTOS_OK ? CLI_OK : cli_fail(argv[1], rc, &err);
+  int status = rc == CUSTOS_OK ? CLI_OK : cli_fail("image convert", rc, &err);
   if (rc == CUSTOS_OK && common->json) {
     cli_print_json(json_pack("{s:s, s:s, s:i, s:i}", "file", argv[0], "out", argv[1], "width",
                              img->width, "height", img->height));

@@ -94,48 +94,17 @@ int custos__img_orient(custos_image *img, int orientation, custos_err *err) {
   const ptrdiff_t w = img->width, h = img->height;
   int ow, oh;
   custos__img_oriented_size(orientation, img->width, img->height, &ow, &oh);
-  /* Source position of upright (x, y): sx = ax*x + bx*y + cx, sy = ay*x + by*y + cy. */
-  ptrdiff_t ax = 0, bx = 0, cx = 0, ay = 0, by = 0, cy = 0;
-  switch (orientation) {
-    case 2:
-      ax = -1;
-      cx = w - 1;
-      by = 1;
-      break;
-    case 3:
-      ax = -1;
-      cx = w - 1;
-      by = -1;
-      cy = h - 1;
-      break;
-    case 4:
-      ax = 1;
-      by = -1;
-      cy = h - 1;
-      break;
-    case 5:
-      bx = 1;
-      ay = 1;
-      break;
-    case 6:
-      bx = 1;
-      ay = -1;
-      cy = h - 1;
-      break;
-    case 7:
-      bx = -1;
-      cx = w - 1;
-      ay = -1;
-      cy = h - 1;
-      break;
-    case 8:
-      bx = -1;
-      cx = w - 1;
-      ay = 1;
-      break;
-    default:
-      break;
-  }
+  /* Source position of upright (x, y): sx = ax*x + bx*y + cx, sy = ay*x + by*y + cy,
+   * where a negative coefficient starts from the far edge (cx = w - 1, cy = h - 1). */
+  static const signed char coef[9][4] = {
+      /* ax, bx, ay, by */
+      {0, 0, 0, 0},  {1, 0, 0, 1},  {-1, 0, 0, 1}, {-1, 0, 0, -1}, {1, 0, 0, -1},
+      {0, 1, 1, 0},  {0, 1, -1, 0}, {0, -1, -1, 0}, {0, -1, 1, 0},
+  };
+  const ptrdiff_t ax = coef[orientation][0], bx = coef[orientation][1];
+  const ptrdiff_t ay = coef[orientation][2], by = coef[orientation][3];
+  const ptrdiff_t cx = (ax < 0 || bx < 0) ? w - 1 : 0;
+  const ptrdiff_t cy = (ay < 0 || by < 0) ? h - 1 : 0;
   uint8_t *dst = custos__mallocarray((size_t)w * (size_t)h, 3);
   if (dst == NULL) {
     return custos__err(err, CUSTOS_ENOMEM, CUSTOS__IMG_MODULE,

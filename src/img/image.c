@@ -60,6 +60,30 @@ static bool looks_like_text(const uint8_t *d, size_t len) {
   return true;
 }
 
+/* Formats recognised by their first bytes, for naming what a file holds. */
+static const struct {
+  const char *magic; /* leading bytes */
+  size_t len;        /* how many of them */
+  const char *name;
+} signatures[] = {
+    {"GIF87a", 6, "GIF image"},
+    {"GIF89a", 6, "GIF image"},
+    {"II*\0", 4, "TIFF image"},
+    {"MM\0*", 4, "TIFF image"},
+    {"II+\0", 4, "BigTIFF image"},
+    {"MM\0+", 4, "BigTIFF image"},
+    {"%PDF-", 5, "PDF document"},
+    {"PK\3\4", 4, "ZIP archive"},
+    {"PK\5\6", 4, "ZIP archive"},
+    {"PK\7\10", 4, "ZIP archive"},
+    {"\0\0\0\14jP  \r\n\207\n", 12, "JPEG 2000 image"},
+    {"\377\117\377\121", 4, "JPEG 2000 image"},
+    {"\377\012", 2, "JPEG XL image"},
+    {"\0\0\0\14JXL \r\n\207\n", 12, "JPEG XL image"},
+    {"8BPS", 4, "Photoshop document"},
+    {"\037\213", 2, "gzip data"},
+};
+
 void custos__img_describe(const uint8_t *d, size_t len, char *buf, size_t size) {
   static const char *const heif_brands[] = {"heic", "heix", "heim", "heis", "hevc",
                                             "hevx", "hevm", "hevs", "mif1", "msf1"};
@@ -68,17 +92,11 @@ void custos__img_describe(const uint8_t *d, size_t len, char *buf, size_t size) 
     snprintf(buf, size, "empty file");
     return;
   }
-  if (starts(d, len, "GIF87a", 6) || starts(d, len, "GIF89a", 6)) {
-    snprintf(buf, size, "GIF image");
-    return;
-  }
-  if (starts(d, len, "II*\0", 4) || starts(d, len, "MM\0*", 4)) {
-    snprintf(buf, size, "TIFF image");
-    return;
-  }
-  if (starts(d, len, "II+\0", 4) || starts(d, len, "MM\0+", 4)) {
-    snprintf(buf, size, "BigTIFF image");
-    return;
+  for (size_t i = 0; i < CUSTOS_ARRAY_LEN(signatures); i++) {
+    if (starts(d, len, signatures[i].magic, signatures[i].len)) {
+      snprintf(buf, size, "%s", signatures[i].name);
+      return;
+    }
   }
   if (len >= 12 && starts(d, len, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0) {
     snprintf(buf, size, "WebP image");
@@ -100,30 +118,6 @@ void custos__img_describe(const uint8_t *d, size_t len, char *buf, size_t size) 
       }
     }
     snprintf(buf, size, "ISO media file (brand '%s')", brand);
-    return;
-  }
-  if (starts(d, len, "%PDF-", 5)) {
-    snprintf(buf, size, "PDF document");
-    return;
-  }
-  if (starts(d, len, "PK\3\4", 4) || starts(d, len, "PK\5\6", 4) || starts(d, len, "PK\7\10", 4)) {
-    snprintf(buf, size, "ZIP archive");
-    return;
-  }
-  if (starts(d, len, "\0\0\0\14jP  \r\n\207\n", 12) || starts(d, len, "\377\117\377\121", 4)) {
-    snprintf(buf, size, "JPEG 2000 image");
-    return;
-  }
-  if (starts(d, len, "\377\012", 2) || starts(d, len, "\0\0\0\14JXL \r\n\207\n", 12)) {
-    snprintf(buf, size, "JPEG XL image");
-    return;
-  }
-  if (starts(d, len, "8BPS", 4)) {
-    snprintf(buf, size, "Photoshop document");
-    return;
-  }
-  if (starts(d, len, "\037\213", 2)) {
-    snprintf(buf, size, "gzip data");
     return;
   }
   /* BMP last among the binary formats: "BM" alone is too weak, so also

@@ -8,6 +8,12 @@
 
 #define MOD "json"
 
+/* Writes "PATH.KEY" (or "KEY" when path is empty) into buf. */
+static const char *field(char *buf, size_t size, const char *path, const char *key) {
+  snprintf(buf, size, "%s%s%.64s", path ? path : "", path && *path ? "." : "", key);
+  return buf;
+}
+
 int custos__json_depth(const char *buf, size_t len, int limit) {
   int depth = 0, max = 0;
   bool in_string = false, escaped = false;
@@ -87,56 +93,80 @@ int custos__json_check_keys(const json_t *obj, const char *path, const char *con
     bool ok = false;
     for (size_t i = 0; i < n && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
     if (!ok) {
-      return custos__err(err, CUSTOS_EINVAL, MOD, "%s%s%.64s: unknown key", path ? path : "",
-                         path && *path ? "." : "", key);
+      char name[256];
+      return custos__err(err, CUSTOS_EINVAL, MOD, "%s: unknown key",
+                         field(name, sizeof name, path, key));
     }
   }
   return CUSTOS_OK;
 }
 
-/* Looks up key; sets *v (NULL when absent) and reports a missing required key. */
-static int lookup(const json_t *obj, const char *path, const char *key, bool required,
-                  json_t **v, custos_err *err) {
-  *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-  if (*v == NULL && required) {
-    return custos__err(err, CUSTOS_ENOENT, MOD, "%s%s%s: missing", path ? path : "",
-                       path && *path ? "." : "", key);
+typedef enum { T_STRING, T_INTEGER, T_NUMBER, T_BOOL, T_OBJECT, T_ARRAY } want_type;
+
+static bool has_type(const json_t *v, want_type t) {
+  switch (t) {
+  case T_STRING: return json_is_string(v);
+  case T_INTEGER: return json_is_integer(v);
+  case T_NUMBER: return json_is_number(v);
+  case T_BOOL: return json_is_boolean(v);
+  case T_OBJECT: return json_is_object(v);
+  case T_ARRAY: return json_is_array(v);
   }
-  return CUSTOS_OK;
+  return false;
 }
 
-static int wrong_type(custos_err *err, const char *path, const char *key, const char *want) {
-  return custos__err(err, CUSTOS_EINVAL, MOD, "%s%s%s: expected %s", path ? path : "",
-                     path && *path ? "." : "", key, want);
+static const char *const type_names[] = {"a string", "an integer", "a number",
+                                         "true or false", "an object", "an array"};
+
+/* Looks up key in obj and checks its type.  *v is untouched when the key is
+ * absent and not required (CUSTOS_OK); a missing required key is CUSTOS_ENOENT, a
+ * wrong type CUSTOS_EINVAL, both naming the field. */
+static int get_typed(const json_t *obj, const char *path, const char *key, bool required,
+                     want_type t, const json_t **v, custos_err *err) {
+  char name[256];
+  const json_t *found = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+  if (found == NULL) {
+    if (!required) return CUSTOS_OK;
+    return custos__err(err, CUSTOS_ENOENT, MOD, "%s: missing", field(name, sizeof name, path, key));
+  }
+  if (!has_type(found, t)) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "%s: expected %s",
+                       field(name, sizeof name, path, key), type_names[t]);
+  }
+  *v = found;
+  return CUSTOS_OK;
 }
 
 int custos__json_get_string(const json_t *obj, const char *path, const char *key, bool required,
                             size_t max_len, const char **out, custos_err *err) {
-  json_t *v;
-  int rc = lookup(obj, path, key, required, &v, err);
+  const json_t *v = NULL;
+  int rc = get_typed(obj, path, key, required, T_STRING, &v, err);
   if (rc != CUSTOS_OK || v == NULL) return rc;
-  if (!json_is_string(v)) return wrong_type(err, path, key, "a string");
+  char name[256];
   size_t len = json_string_length(v);
   const char *s = json_string_value(v);
   if (len > max_len) {
-    return custos__err(err, CUSTOS_EINVAL, MOD, "%s%s%s: longer than %zu bytes", path ? path : "",
-                       path && *path ? "." : "", key, max_len);
+    return custos__err(err, CUSTOS_EINVAL, MOD, "%s: longer than %zu bytes",
+                       field(name, sizeof name, path, key), max_len);
   }
-  if (strlen(s) != len) return wrong_type(err, path, key, "a string without NUL characters");
+  if (strlen(s) != len) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "%s: contains a NUL character",
+                       field(name, sizeof name, path, key));
+  }
   *out = s;
   return CUSTOS_OK;
 }
 
 int custos__json_get_int(const json_t *obj, const char *path, const char *key, bool required,
                          long long min, long long max, long long *out, custos_err *err) {
-  json_t *v;
-  int rc = lookup(obj, path, key, required, &v, err);
+  const json_t *v = NULL;
+  int rc = get_typed(obj, path, key, required, T_INTEGER, &v, err);
   if (rc != CUSTOS_OK || v == NULL) return rc;
-  if (!json_is_integer(v)) return wrong_type(err, path, key, "an integer");
   long long x = json_integer_value(v);
   if (x < min || x > max) {
-    return custos__err(err, CUSTOS_EINVAL, MOD, "%s%s%s: %lld is outside [%lld, %lld]",
-                       path ? path : "", path && *path ? "." : "", key, x, min, max);
+    char name[256];
+    return custos__err(err, CUSTOS_EINVAL, MOD, "%s: %lld is outside [%lld, %lld]",
+                       field(name, sizeof name, path, key), x, min, max);
   }
   *out = x;
   return CUSTOS_OK;
@@ -144,43 +174,34 @@ int custos__json_get_int(const json_t *obj, const char *path, const char *key, b
 
 int custos__json_get_real(const json_t *obj, const char *path, const char *key, bool required,
                           double *out, custos_err *err) {
-  json_t *v;
-  int rc = lookup(obj, path, key, required, &v, err);
-  if (rc != CUSTOS_OK || v == NULL) return rc;
-  if (!json_is_number(v)) return wrong_type(err, path, key, "a number");
-  *out = json_number_value(v);
-  return CUSTOS_OK;
+  const json_t *v = NULL;
+  int rc = get_typed(obj, path, key, required, T_NUMBER, &v, err);
+  if (v != NULL) *out = json_number_value(v);
+  return rc;
 }
 
 int custos__json_get_bool(const json_t *obj, const char *path, const char *key, bool required,
                           bool *out, custos_err *err) {
-  json_t *v;
-  int rc = lookup(obj, path, key, required, &v, err);
-  if (rc != CUSTOS_OK || v == NULL) return rc;
-  if (!json_is_boolean(v)) return wrong_type(err, path, key, "true or false");
-  *out = json_is_true(v);
-  return CUSTOS_OK;
+  const json_t *v = NULL;
+  int rc = get_typed(obj, path, key, required, T_BOOL, &v, err);
+  *out = v != NULL ? json_is_true(v) : *out;
+  return rc;
 }
 
 int custos__json_get_object(const json_t *obj, const char *path, const char *key, bool required,
                             const json_t **out, custos_err *err) {
-  json_t *v;
-  int rc = lookup(obj, path, key, required, &v, err);
-  if (rc != CUSTOS_OK || v == NULL) return rc;
-  if (!json_is_object(v)) return wrong_type(err, path, key, "an object");
-  *out = v;
-  return CUSTOS_OK;
+  return get_typed(obj, path, key, required, T_OBJECT, out, err);
 }
 
 int custos__json_get_array(const json_t *obj, const char *path, const char *key, bool required,
                            size_t max_items, const json_t **out, custos_err *err) {
-  json_t *v;
-  int rc = lookup(obj, path, key, required, &v, err);
+  const json_t *v = NULL;
+  int rc = get_typed(obj, path, key, required, T_ARRAY, &v, err);
   if (rc != CUSTOS_OK || v == NULL) return rc;
-  if (!json_is_array(v)) return wrong_type(err, path, key, "an array");
   if (json_array_size(v) > max_items) {
-    return custos__err(err, CUSTOS_EINVAL, MOD, "%s%s%s: more than %zu items", path ? path : "",
-                       path && *path ? "." : "", key, max_items);
+    char name[256];
+    return custos__err(err, CUSTOS_EINVAL, MOD, "%s: more than %zu items",
+                       field(name, sizeof name, path, key), max_items);
   }
   *out = v;
   return CUSTOS_OK;
