@@ -11,5 +11,6 @@
 #include "custos/version.h"
 #include "custos/error.h"
 #include "custos/image.h"
+#include "custos/audit.h"
 
 #endif
