@@ -12,5 +12,6 @@
 #include "custos/error.h"
 #include "custos/image.h"
 #include "custos/audit.h"
+#include "custos/core.h"
 
 #endif

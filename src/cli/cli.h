@@ -71,5 +71,6 @@ int cli_status_of(int rc);
 
 /* Sub-command tables, one per group of commands. */
 extern const cli_cmd cli_image_cmds[];
+extern const cli_cmd cli_admin_cmds[]; /* init, status, user ... (cmd_admin.c) */
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "cli.h"
 
-static const cli_cmd *const groups[] = {cli_image_cmds};
+static const cli_cmd *const groups[] = {cli_image_cmds, cli_admin_cmds};
 
 void cli_error(const char *what, const char *why, const char *hint) {
   if (what != NULL && *what) {

@@ -1,0 +1,436 @@
+/*
+ * custos init | status | user add | user list | user unlock | user set-training:
+ * setting up a database and administering its users.
+ *
+ * Passwords never come from the command line (it is visible to every user of
+ * the machine): the acting user's from $CUSTOS_PASSWORD, a new one from
+ * $CUSTOS_NEW_PASSWORD, else from the terminal with echo off (the new one
+ * twice).  Without either there is nothing to read them from: exit 2.
+ * Buffers that held a password are wiped before they are released.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "custos/core.h"
+
+#define PASSWORD_CAP (CUSTOS_PASSWORD_MAX + 2) /* + a byte to detect overlong, + NUL */
+
+/* ---- reading passwords ------------------------------------------------------ */
+
+/* The terminal whose echo is off, restored by the signal handler too. */
+static volatile sig_atomic_t tty_fd = -1;
+static struct termios tty_saved;
+
+static void restore_tty_and_reraise(int sig) {
+  if (tty_fd >= 0) tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void tty_write(int fd, const char *s) {
+  size_t n = strlen(s);
+  while (n > 0) {
+    ssize_t w = write(fd, s, n);
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Prompts on fd with echo off and reads one line into out[PASSWORD_CAP].
+ * Returns 0, or -1 when the line is longer than CUSTOS_PASSWORD_MAX or the
+ * terminal fails. */
+static int prompt_line(int fd, const char *prompt, char *out) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+  struct sigaction sa, old[5];
+  struct termios raw;
+  int rc = 0;
+  size_t n = 0;
+  bool too_long = false;
+
+  if (tcgetattr(fd, &tty_saved) != 0) return -1;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = restore_tty_and_reraise;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < 5; i++) sigaction(sigs[i], &sa, &old[i]);
+  raw = tty_saved;
+  raw.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+  tty_fd = fd;
+  if (tcsetattr(fd, TCSAFLUSH, &raw) != 0) rc = -1;
+  /* The prompt appears only once echo is off, so nothing typed after it is
+   * shown or discarded by the flush. */
+  tty_write(fd, prompt);
+  while (rc == 0) {
+    char c;
+    ssize_t r = read(fd, &c, 1);
+    if (r < 0) {
+      rc = -1;
+      break;
+    }
+    if (r == 0 || c == '\n' || c == '\r') break;
+    if (n < CUSTOS_PASSWORD_MAX) {
+      out[n++] = c;
+    } else {
+      too_long = true;
+    }
+  }
+  out[n] = '\0';
+  tcsetattr(fd, TCSAFLUSH, &tty_saved);
+  tty_fd = -1;
+  for (size_t i = 0; i < 5; i++) sigaction(sigs[i], &old[i], NULL);
+  tty_write(fd, "\n");
+  return too_long ? -1 : rc;
+}
+
+/*
+ * Reads a password into out[PASSWORD_CAP]: from the environment variable env
+ * when it is set, else from the terminal (twice when confirm).  Returns a CLI
+ * status, having printed why on failure.
+ */
+static int read_password(const char *what, const char *env, const char *prompt, bool confirm,
+                         char *out) {
+  const char *v = getenv(env);
+  out[0] = '\0';
+  if (v != NULL) {
+    if (strlen(v) > CUSTOS_PASSWORD_MAX) {
+      char why[96];
+      snprintf(why, sizeof why, "$%s is longer than %d bytes", env, CUSTOS_PASSWORD_MAX);
+      cli_error(what, why, NULL);
+      return CLI_REFUSED;
+    }
+    snprintf(out, PASSWORD_CAP, "%s", v);
+    return CLI_OK;
+  }
+  int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    char why[128], hint[128];
+    snprintf(why, sizeof why, "no password: $%s is not set and there is no terminal to ask on",
+             env);
+    snprintf(hint, sizeof hint, "set $%s, or run on a terminal", env);
+    cli_error(what, why, hint);
+    return CLI_USAGE;
+  }
+  int status = CLI_OK;
+  char again[PASSWORD_CAP];
+  if (prompt_line(fd, prompt, out) != 0) {
+    cli_error(what, "could not read the password (too long, or the terminal failed)", NULL);
+    status = CLI_REFUSED;
+  } else if (confirm) {
+    if (prompt_line(fd, "Repeat it: ", again) != 0 || strcmp(out, again) != 0) {
+      cli_error(what, "the two passwords differ", NULL);
+      status = CLI_REFUSED;
+    }
+  }
+  explicit_bzero(again, sizeof again);
+  close(fd);
+  if (status != CLI_OK) explicit_bzero(out, PASSWORD_CAP);
+  return status;
+}
+
+/* Requires --as, opens the database and logs the acting user in.  Returns a
+ * CLI status; on success *c and *as are the caller's. */
+static int open_as(const cli_cmd *cmd, const cli_common *common, custos **c, custos_session **as) {
+  custos_err err;
+  char pw[PASSWORD_CAP];
+  custos_err_clear(&err);
+  *c = NULL;
+  *as = NULL;
+  if (common->as == NULL || common->as[0] == '\0') {
+    char hint[96];
+    snprintf(hint, sizeof hint, "see 'custos %s --help'", cmd->words);
+    cli_error(cmd->words, "--as USER is required: this command acts as a person", hint);
+    return CLI_USAGE;
+  }
+  int rc = custos_open(common->db, c, &err);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  char prompt[CUSTOS_USER_NAME_MAX + 32];
+  snprintf(prompt, sizeof prompt, "Password for %.64s: ", common->as);
+  int status = read_password(cmd->words, "CUSTOS_PASSWORD", prompt, false, pw);
+  if (status == CLI_OK) {
+    rc = custos_login(*c, common->as, pw, as, &err);
+    if (rc != CUSTOS_OK) status = cli_fail(cmd->words, rc, &err);
+  }
+  explicit_bzero(pw, sizeof pw);
+  if (status != CLI_OK) {
+    custos_close(*c);
+    *c = NULL;
+  }
+  return status;
+}
+
+static void close_as(custos *c, custos_session *as) {
+  custos_session_free(as);
+  custos_close(c);
+}
+
+/* ---- custos init ---------------------------------------------------------------- */
+
+static const char *init_admin, *init_policy;
+static const cli_opt init_opts[] = {
+    {"--admin", "NAME", &init_admin, "the first administrator (required)"},
+    {"--policy", "FILE", &init_policy, "policy file; for now only its SHA-256 is recorded"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static bool is_postgres(const char *db) {
+  return strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
+}
+
+static int run_init(const cli_cmd *cmd, cli_common *common, int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  custos_err err;
+  char pw[PASSWORD_CAP];
+  custos_err_clear(&err);
+  if (init_admin == NULL) {
+    cli_error(cmd->words, "--admin NAME is required", "see 'custos init --help'");
+    return CLI_USAGE;
+  }
+  int rc = custos_user_name_check(init_admin, &err);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  /* Say so before asking for a password; custos_init refuses it anyway. */
+  if (!is_postgres(common->db) && access(common->db, F_OK) == 0) {
+    cli_error(common->db, "a database already exists; it is left as it is",
+              "choose another --db, or move the existing database away first");
+    return CLI_REFUSED;
+  }
+  char prompt[CUSTOS_USER_NAME_MAX + 40];
+  snprintf(prompt, sizeof prompt, "New password for %s: ", init_admin);
+  int status = read_password(cmd->words, "CUSTOS_NEW_PASSWORD", prompt, true, pw);
+  if (status != CLI_OK) return status;
+  custos_init_opts o = {.admin_name = init_admin, .admin_password = pw, .policy_path = init_policy};
+  rc = custos_init(common->db, &o, &err);
+  explicit_bzero(pw, sizeof pw);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  if (common->json) {
+    cli_print_json(json_pack("{s:s, s:s}", "db", common->db, "admin", init_admin));
+  } else {
+    printf("created %s with administrator %s\n", common->db, init_admin);
+  }
+  return CLI_OK;
+}
+
+/* ---- custos status ------------------------------------------------------------------ */
+
+static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  custos_err err;
+  custos *c = NULL;
+  custos_status st;
+  custos_err_clear(&err);
+  int rc = custos_open(common->db, &c, &err);
+  if (rc == CUSTOS_OK) rc = custos_get_status(c, &st, &err);
+  custos_close(c);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  if (common->json) {
+    /* Fields of parts that do not exist yet (cases, audit log, models) are
+     * absent rather than zero. */
+    json_t *o =
+        json_pack("{s:I, s:I, s:I, s:I, s:i, s:s}", "holders", (json_int_t)st.holders, "photos",
+                  (json_int_t)st.photos, "templates", (json_int_t)st.templates, "users",
+                  (json_int_t)st.users, "schema_version", st.schema_version, "backend", st.backend);
+    if (o != NULL && st.policy_sha256[0] != '\0') {
+      json_object_set_new(o, "policy_sha256", json_string(st.policy_sha256));
+    }
+    cli_print_json(o);
+  } else {
+    printf("database        %s (%s, schema version %d)\n", common->db, st.backend,
+           st.schema_version);
+    printf("holders         %lld\n", (long long)st.holders);
+    printf("photos          %lld\n", (long long)st.photos);
+    printf("templates       %lld\n", (long long)st.templates);
+    printf("users           %lld\n", (long long)st.users);
+    printf("policy sha256   %s\n", st.policy_sha256[0] ? st.policy_sha256 : "none recorded");
+  }
+  return CLI_OK;
+}
+
+/* ---- custos user ... ------------------------------------------------------------------ */
+
+static const char *add_role, *add_trained;
+static const cli_opt user_add_opts[] = {
+    {"--role", "ROLE", &add_role,
+     "admin, intake, manager, governor, legal, examiner or auditor (required)"},
+    {"--trained-until", "YYYY-MM-DD", &add_trained, "end of the training certification"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static int run_user_add(const cli_cmd *cmd, cli_common *common, int argc, char **argv) {
+  (void)argc;
+  custos_err err;
+  custos_role role;
+  custos *c = NULL;
+  custos_session *as = NULL;
+  char pw[PASSWORD_CAP];
+  const char *name = argv[0];
+  custos_err_clear(&err);
+  /* Check the arguments before asking anyone for a password. */
+  if (add_role == NULL) {
+    cli_error(cmd->words, "--role ROLE is required", "see 'custos user add --help'");
+    return CLI_USAGE;
+  }
+  int rc = custos_user_name_check(name, &err);
+  if (rc == CUSTOS_OK) rc = custos_role_parse(add_role, &role, &err);
+  if (rc == CUSTOS_OK && add_trained != NULL) {
+    rc = custos_date_check(add_trained, "--trained-until", &err);
+  }
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+
+  int status = open_as(cmd, common, &c, &as);
+  if (status != CLI_OK) return status;
+  char prompt[CUSTOS_USER_NAME_MAX + 40];
+  snprintf(prompt, sizeof prompt, "New password for %s: ", name);
+  status = read_password(cmd->words, "CUSTOS_NEW_PASSWORD", prompt, true, pw);
+  if (status == CLI_OK) {
+    rc = custos_user_add(c, as, name, role, add_trained, pw, &err);
+    if (rc != CUSTOS_OK) status = cli_fail(cmd->words, rc, &err);
+  }
+  explicit_bzero(pw, sizeof pw);
+  close_as(c, as);
+  if (status != CLI_OK) return status;
+  if (common->json) {
+    cli_print_json(json_pack("{s:s, s:s, s:s?}", "user", name, "role", custos_role_name(role),
+                             "trained_until", add_trained));
+  } else {
+    printf("added user %s (%s)\n", name, custos_role_name(role));
+  }
+  return CLI_OK;
+}
+
+static int run_user_list(const cli_cmd *cmd, cli_common *common, int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  custos_err err;
+  custos *c = NULL;
+  custos_session *as = NULL;
+  custos_user_info *users = NULL;
+  size_t n = 0;
+  custos_err_clear(&err);
+  int status = open_as(cmd, common, &c, &as);
+  if (status != CLI_OK) return status;
+  int rc = custos_user_list(c, as, &users, &n, &err);
+  close_as(c, as);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  if (common->json) {
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+      const custos_user_info *u = &users[i];
+      json_array_append_new(
+          arr, json_pack("{s:s, s:s, s:s?, s:b, s:i, s:s}", "name", u->name, "role",
+                         custos_role_name(u->role), "trained_until",
+                         u->trained_until[0] ? u->trained_until : NULL, "locked", u->locked,
+                         "failed_logins", u->failed_logins, "created", u->created));
+    }
+    cli_print_json(json_pack("{s:o?}", "users", arr));
+  } else {
+    printf("%-24s %-9s %-14s %-8s %s\n", "NAME", "ROLE", "TRAINED UNTIL", "LOCKED", "CREATED");
+    for (size_t i = 0; i < n; i++) {
+      const custos_user_info *u = &users[i];
+      printf("%-24s %-9s %-14s %-8s %s\n", u->name, custos_role_name(u->role),
+             u->trained_until[0] ? u->trained_until : "-", u->locked ? "yes" : "no", u->created);
+    }
+  }
+  custos_user_list_free(users);
+  return CLI_OK;
+}
+
+static int run_user_unlock(const cli_cmd *cmd, cli_common *common, int argc, char **argv) {
+  (void)argc;
+  custos_err err;
+  custos *c = NULL;
+  custos_session *as = NULL;
+  custos_err_clear(&err);
+  int status = open_as(cmd, common, &c, &as);
+  if (status != CLI_OK) return status;
+  int rc = custos_user_unlock(c, as, argv[0], &err);
+  close_as(c, as);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  if (common->json) {
+    cli_print_json(json_pack("{s:s, s:b}", "user", argv[0], "locked", 0));
+  } else {
+    printf("unlocked user %s\n", argv[0]);
+  }
+  return CLI_OK;
+}
+
+static const char *training_until;
+static const cli_opt set_training_opts[] = {
+    {"--until", "YYYY-MM-DD|none", &training_until,
+     "end of the training certification, or none (required)"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static int run_user_set_training(const cli_cmd *cmd, cli_common *common, int argc, char **argv) {
+  (void)argc;
+  custos_err err;
+  custos *c = NULL;
+  custos_session *as = NULL;
+  custos_err_clear(&err);
+  if (training_until == NULL) {
+    cli_error(cmd->words, "--until YYYY-MM-DD|none is required",
+              "see 'custos user set-training --help'");
+    return CLI_USAGE;
+  }
+  const char *until = strcmp(training_until, "none") == 0 ? NULL : training_until;
+  if (until != NULL) {
+    int rc = custos_date_check(until, "--until", &err);
+    if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  }
+  int status = open_as(cmd, common, &c, &as);
+  if (status != CLI_OK) return status;
+  int rc = custos_user_set_training(c, as, argv[0], until, &err);
+  close_as(c, as);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  if (common->json) {
+    cli_print_json(json_pack("{s:s, s:s?}", "user", argv[0], "trained_until", until));
+  } else {
+    printf("user %s: training certification %s%s\n", argv[0], until ? "until " : "cleared",
+           until ? until : "");
+  }
+  return CLI_OK;
+}
+
+const cli_cmd cli_admin_cmds[] = {
+    {"init", "--admin NAME [--policy FILE]", "create a database and its first administrator",
+     "Creates the database named by --db (else $CUSTOS_DB, else ./custos.db) with its\n"
+     "schema, and the administrator NAME.  The password is read from\n"
+     "$CUSTOS_NEW_PASSWORD, else asked twice on the terminal; it needs at least 12\n"
+     "characters.  An existing database is never overwritten (exit 3).\n"
+     "--policy FILE: until the policy module exists, only the file's SHA-256 is\n"
+     "recorded (shown by 'custos status'); the file is not read for rules yet and the\n"
+     "defaults of POLICY.md apply.  The audit log's signing key arrives with the audit\n"
+     "log.",
+     0, 0, init_opts, run_init},
+    {"status", "[--json]", "counts and versions of a database",
+     "Prints the numbers of holders, photos, templates and users, the schema version\n"
+     "and the SHA-256 of the policy file recorded at init.  With --json:\n"
+     "{\"holders\", \"photos\", \"templates\", \"users\", \"schema_version\", \"backend\",\n"
+     "\"policy_sha256\"}; parts that do not exist yet (cases, audit log, models) are\n"
+     "absent, and so is policy_sha256 when none was recorded.  Opening a database\n"
+     "written by an older custos migrates it; a newer one is refused (exit 3).",
+     0, 0, NULL, run_status},
+    {"user add", "NAME --role ROLE [--trained-until YYYY-MM-DD] --as ADMIN", "add a user",
+     "NAME: a lower-case letter, then a-z, 0-9, '.', '_', '-' (64 at most).  The acting\n"
+     "administrator's password comes from $CUSTOS_PASSWORD or a prompt; the new user's\n"
+     "from $CUSTOS_NEW_PASSWORD or two prompts (at least 12 characters).  Exit 3 for a\n"
+     "bad name, role or date or a name already taken, 4 when the acting user is not an\n"
+     "administrator or the password is wrong.",
+     1, 1, user_add_opts, run_user_add},
+    {"user list", "--as ADMIN", "list users, their roles, training and locks", NULL, 0, 0, NULL,
+     run_user_list},
+    {"user unlock", "NAME --as ADMIN", "unlock an account locked by failed logins",
+     "An account locks after 5 consecutive wrong passwords; unlocking also resets the\n"
+     "count.",
+     1, 1, NULL, run_user_unlock},
+    {"user set-training", "NAME --until YYYY-MM-DD|none --as ADMIN",
+     "set or clear a user's training certification date",
+     "Examiners may search only while their certification is current (GOV-13).", 1, 1,
+     set_training_opts, run_user_set_training},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
+};

@@ -1,0 +1,1142 @@
+/*
+ * The SQLite backend of the store: one database file, one connection per
+ * custos_store.
+ *
+ * The connection runs in WAL mode (readers do not block the writer), with
+ * foreign keys on, a busy timeout (a second process waits for the write lock
+ * instead of failing), synchronous=FULL (a committed change, and later its
+ * audit entry, survives a power cut), secure_delete (erased values are
+ * overwritten in the file, for GOV-19's purge) and SQLite's defensive mode.
+ * Every statement is a constant string prepared once and cached; every value
+ * is a bound parameter.
+ *
+ * Migrations are frozen SQL: step N is never edited once released, a change
+ * is a new step.  A template is stored as a 512-byte BLOB of 128 little-endian
+ * IEEE 754 binary32 values, so the file reads the same on any machine.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_backend.h"
+#include "util/util.h"
+
+#define MOD "store"
+#define BUSY_TIMEOUT_MS 10000
+#define VECTOR_BYTES (CUSTOS_TEMPLATE_DIM * 4)
+
+/* ---- migrations --------------------------------------------------------------
+ *
+ * | step | adds                                                          |
+ * |------|---------------------------------------------------------------|
+ * | 1    | meta (key/value settings), users                              |
+ * | 2    | holders, holder_sensitive, photos, templates, template generation |
+ */
+typedef struct migration {
+  int version;      /* the schema version this step produces */
+  const char *what; /* one line */
+  const char *sql;  /* statements, no values */
+} migration;
+
+static const migration migrations[] = {
+    {1, "meta and users",
+     "CREATE TABLE meta (\n"
+     "  key TEXT PRIMARY KEY NOT NULL,\n"
+     "  value TEXT NOT NULL\n"
+     ");\n"
+     "CREATE TABLE users (\n"
+     "  id INTEGER PRIMARY KEY,\n"
+     "  name TEXT NOT NULL UNIQUE,\n"
+     "  role TEXT NOT NULL CHECK (role IN ('admin', 'intake', 'manager', 'governor',\n"
+     "                                      'legal', 'examiner', 'auditor')),\n"
+     "  pwhash TEXT NOT NULL,\n"
+     "  trained_until TEXT,\n"
+     "  failed_logins INTEGER NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),\n"
+     "  locked INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1)),\n"
+     "  created TEXT NOT NULL\n"
+     ");\n"},
+    {2, "holders, sensitive fields, photos, templates",
+     "CREATE TABLE holders (\n"
+     "  id INTEGER PRIMARY KEY,\n"
+     "  license_no TEXT NOT NULL UNIQUE,\n"
+     "  first_name TEXT NOT NULL,\n"
+     "  middle_name TEXT NOT NULL DEFAULT '',\n"
+     "  last_name TEXT NOT NULL,\n"
+     "  dob TEXT NOT NULL\n"
+     ");\n"
+     "CREATE TABLE holder_sensitive (\n"
+     "  holder_id INTEGER NOT NULL REFERENCES holders(id) ON DELETE CASCADE,\n"
+     "  field TEXT NOT NULL CHECK (field IN ('ssn', 'mothers_maiden_name', 'birthplace',\n"
+     "    'twin_indicator', 'voter_indicator', 'testing_info', 'identity_documents',\n"
+     "    'previous_license', 'parental_id_document')),\n"
+     "  value TEXT NOT NULL,\n"
+     "  PRIMARY KEY (holder_id, field)\n"
+     ");\n"
+     "CREATE INDEX holder_sensitive_field ON holder_sensitive(field);\n"
+     "CREATE TABLE photos (\n"
+     "  id INTEGER PRIMARY KEY,\n"
+     "  holder_id INTEGER NOT NULL REFERENCES holders(id) ON DELETE CASCADE,\n"
+     "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),\n"
+     "  captured TEXT,\n"
+     "  source TEXT NOT NULL DEFAULT '',\n"
+     "  UNIQUE (holder_id, sha256)\n"
+     ");\n"
+     "CREATE INDEX photos_sha256 ON photos(sha256);\n"
+     "CREATE TABLE templates (\n"
+     "  id INTEGER PRIMARY KEY,\n"
+     "  photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,\n"
+     "  model TEXT NOT NULL,\n"
+     "  vector BLOB NOT NULL CHECK (length(vector) = 512),\n"
+     "  UNIQUE (photo_id, model)\n"
+     ");\n"
+     "INSERT INTO meta(key, value) VALUES ('templates_generation', '0');\n"},
+};
+
+/* ---- statements --------------------------------------------------------------- */
+
+#define HOLDER_COLS "id, license_no, first_name, middle_name, last_name, dob"
+#define PHOTO_COLS "id, holder_id, sha256, captured, source"
+#define USER_COLS "id, name, role, pwhash, trained_until, failed_logins, locked, created"
+#define TEMPLATE_ROWS                                                \
+  "SELECT t.id, p.holder_id, t.photo_id, t.vector FROM templates t " \
+  "JOIN photos p ON p.id = t.photo_id"
+
+#define STMTS(X)                                                                                  \
+  X(BEGIN_READ, "BEGIN DEFERRED")                                                                 \
+  X(BEGIN_WRITE, "BEGIN IMMEDIATE")                                                               \
+  X(COMMIT, "COMMIT")                                                                             \
+  X(ROLLBACK, "ROLLBACK")                                                                         \
+  X(HAS_META, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'")        \
+  X(ANY_TABLE, "SELECT count(*) FROM sqlite_master WHERE type = 'table'")                         \
+  X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                            \
+  X(META_SET,                                                                                     \
+    "INSERT INTO meta(key, value) VALUES (?1, ?2) "                                               \
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value")                                      \
+  X(GEN_BUMP,                                                                                     \
+    "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "                           \
+    "WHERE key = 'templates_generation'")                                                         \
+  X(HOLDER_ADD,                                                                                   \
+    "INSERT INTO holders(license_no, first_name, middle_name, last_name, dob) "                   \
+    "VALUES (?1, ?2, ?3, ?4, ?5)")                                                                \
+  X(HOLDER_BY_ID, "SELECT " HOLDER_COLS " FROM holders WHERE id = ?1")                            \
+  X(HOLDER_BY_LICENSE, "SELECT " HOLDER_COLS " FROM holders WHERE license_no = ?1")               \
+  X(HOLDER_UPDATE,                                                                                \
+    "UPDATE holders SET license_no = ?2, first_name = ?3, middle_name = ?4, "                     \
+    "last_name = ?5, dob = ?6 WHERE id = ?1")                                                     \
+  X(HOLDER_TEMPLATES,                                                                             \
+    "SELECT count(*) FROM templates t JOIN photos p ON p.id = t.photo_id "                        \
+    "WHERE p.holder_id = ?1")                                                                     \
+  X(HOLDER_DELETE, "DELETE FROM holders WHERE id = ?1")                                           \
+  X(SENS_PUT,                                                                                     \
+    "INSERT INTO holder_sensitive(holder_id, field, value) VALUES (?1, ?2, ?3) "                  \
+    "ON CONFLICT(holder_id, field) DO UPDATE SET value = excluded.value")                         \
+  X(SENS_MATCH, "SELECT value = ?3 FROM holder_sensitive WHERE holder_id = ?1 AND field = ?2")    \
+  X(SENS_COUNT, "SELECT count(*) FROM holder_sensitive WHERE field = ?1")                         \
+  X(PHOTO_ADD, "INSERT INTO photos(holder_id, sha256, captured, source) VALUES (?1, ?2, ?3, ?4)") \
+  X(PHOTO_BY_ID, "SELECT " PHOTO_COLS " FROM photos WHERE id = ?1")                               \
+  X(PHOTO_BY_SHA, "SELECT " PHOTO_COLS " FROM photos WHERE holder_id = ?1 AND sha256 = ?2")       \
+  X(TEMPLATE_PUT, "INSERT INTO templates(photo_id, model, vector) VALUES (?1, ?2, ?3)")           \
+  X(TEMPLATE_GET, "SELECT vector FROM templates WHERE photo_id = ?1 AND model = ?2")              \
+  X(TEMPLATE_ALL, TEMPLATE_ROWS " ORDER BY t.id")                                                 \
+  X(TEMPLATE_OF_MODEL, TEMPLATE_ROWS " WHERE t.model = ?1 ORDER BY t.id")                         \
+  X(TEMPLATE_COUNT_MODEL, "SELECT count(*) FROM templates WHERE model = ?1")                      \
+  X(USER_ADD,                                                                                     \
+    "INSERT INTO users(name, role, pwhash, trained_until, created) "                              \
+    "VALUES (?1, ?2, ?3, ?4, ?5)")                                                                \
+  X(USER_GET, "SELECT " USER_COLS " FROM users WHERE name = ?1")                                  \
+  X(USER_ALL, "SELECT " USER_COLS " FROM users ORDER BY name")                                    \
+  X(USER_FAILED,                                                                                  \
+    "UPDATE users SET failed_logins = failed_logins + 1, "                                        \
+    "locked = CASE WHEN failed_logins + 1 >= ?2 THEN 1 ELSE locked END "                          \
+    "WHERE id = ?1 RETURNING locked")                                                             \
+  X(USER_OK, "UPDATE users SET failed_logins = 0, pwhash = coalesce(?2, pwhash) WHERE id = ?1")   \
+  X(USER_UNLOCK, "UPDATE users SET failed_logins = 0, locked = 0 WHERE id = ?1")                  \
+  X(USER_TRAINING, "UPDATE users SET trained_until = ?2 WHERE id = ?1")                           \
+  X(COUNT_HOLDERS, "SELECT count(*) FROM holders")                                                \
+  X(COUNT_PHOTOS, "SELECT count(*) FROM photos")                                                  \
+  X(COUNT_TEMPLATES, "SELECT count(*) FROM templates")                                            \
+  X(COUNT_USERS, "SELECT count(*) FROM users")
+
+enum {
+#define STMT_ENUM_(name, sql) S_##name,
+  STMTS(STMT_ENUM_)
+#undef STMT_ENUM_
+      S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+#define STMT_SQL_(name, sql) sql,
+    STMTS(STMT_SQL_)
+#undef STMT_SQL_
+};
+
+typedef struct sqlite_store {
+  custos_store base;           /* first: a custos_store * points here */
+  custos_txn txn;              /* the one transaction a connection has */
+  sqlite3 *db;                 /* the connection */
+  char *path;                  /* the file */
+  bool created;                /* this store created the file (CREATE mode) */
+  sqlite3_stmt *stmt[S_COUNT]; /* prepared on first use, NULL before */
+} sqlite_store;
+
+static sqlite_store *store_of(custos_store *s) {
+  return (sqlite_store *)s;
+}
+static sqlite_store *txn_store(custos_txn *t) {
+  return (sqlite_store *)t->store;
+}
+
+/* ---- errors -------------------------------------------------------------------- */
+
+/* Maps a SQLite result to a custos code and message.  SQLite's messages name
+ * tables, columns and constraints but never a bound value. */
+static int db_fail(sqlite_store *s, int src, const char *what, custos_err *err) {
+  int code = CUSTOS_EDB;
+  switch (src & 0xff) {
+    case SQLITE_CONSTRAINT:
+      if (src == SQLITE_CONSTRAINT_UNIQUE || src == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        code = CUSTOS_ECONFLICT;
+      } else if (src == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        code = CUSTOS_ENOENT;
+      } else {
+        code = CUSTOS_EINVAL;
+      }
+      break;
+    case SQLITE_NOMEM:
+      code = CUSTOS_ENOMEM;
+      break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      code = CUSTOS_ECORRUPT;
+      break;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+      code = CUSTOS_EIO;
+      break;
+    default:
+      break;
+  }
+  const char *detail = s != NULL && s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(src);
+  if ((src & 0xff) == SQLITE_BUSY || (src & 0xff) == SQLITE_LOCKED) {
+    detail = "the database is busy (another custos holds the write lock)";
+  }
+  return custos__err(err, code, MOD, "%s: %s", what, detail);
+}
+
+/* ---- statement helpers ------------------------------------------------------------------ */
+
+/* Returns statement id ready to bind: prepared once, reset and unbound after. */
+static int prep(sqlite_store *s, int id, sqlite3_stmt **out, custos_err *err) {
+  *out = NULL;
+  /* SQLite rolls a transaction back by itself after some errors (disk full,
+   * I/O, out of memory); later statements would then run outside any
+   * transaction and commit one by one.  Refuse them. */
+  if (s->base.open_txn != NULL && sqlite3_get_autocommit(s->db)) {
+    return custos__err(err, CUSTOS_EDB, MOD,
+                       "the transaction was rolled back by the database after an error");
+  }
+  if (s->stmt[id] == NULL) {
+    int r =
+        sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL);
+    if (r != SQLITE_OK) return db_fail(s, r, "prepare", err);
+  }
+  *out = s->stmt[id];
+  return CUSTOS_OK;
+}
+
+/* Releases a statement after use (keeps it prepared). */
+static void done(sqlite3_stmt *st) {
+  if (st == NULL) return;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+}
+
+/* Binds text; NULL or "" when empty_is_null binds SQL NULL. */
+static int bind_text(sqlite_store *s, sqlite3_stmt *st, int i, const char *v, bool empty_is_null,
+                     custos_err *err) {
+  int r;
+  if (v == NULL || (empty_is_null && v[0] == '\0')) {
+    r = sqlite3_bind_null(st, i);
+  } else {
+    r = sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  }
+  return r == SQLITE_OK ? CUSTOS_OK : db_fail(s, r, "bind", err);
+}
+
+static int bind_int(sqlite_store *s, sqlite3_stmt *st, int i, int64_t v, custos_err *err) {
+  int r = sqlite3_bind_int64(st, i, v);
+  return r == SQLITE_OK ? CUSTOS_OK : db_fail(s, r, "bind", err);
+}
+
+static int bind_blob(sqlite_store *s, sqlite3_stmt *st, int i, const void *p, int n,
+                     custos_err *err) {
+  int r = sqlite3_bind_blob(st, i, p, n, SQLITE_STATIC);
+  return r == SQLITE_OK ? CUSTOS_OK : db_fail(s, r, "bind", err);
+}
+
+/* Copies text column i into out[cap]; NULL gives "". */
+static int col_text(sqlite3_stmt *st, int i, char *out, size_t cap, const char *what,
+                    custos_err *err) {
+  const unsigned char *p = sqlite3_column_text(st, i);
+  if (p == NULL) {
+    out[0] = '\0';
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return CUSTOS_OK;
+    return custos__err(err, CUSTOS_ENOMEM, MOD, "%s: out of memory", what);
+  }
+  size_t n = (size_t)sqlite3_column_bytes(st, i);
+  if (n >= cap) {
+    return custos__err(err, CUSTOS_ECORRUPT, MOD, "%s: stored value longer than %zu bytes", what,
+                       cap - 1);
+  }
+  memcpy(out, p, n);
+  out[n] = '\0';
+  return CUSTOS_OK;
+}
+
+/* Runs a statement that returns no rows (or whose rows are ignored). */
+static int step_done(sqlite_store *s, sqlite3_stmt *st, const char *what, custos_err *err) {
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+  }
+  return r == SQLITE_DONE ? CUSTOS_OK : db_fail(s, r, what, err);
+}
+
+/* Runs a "SELECT count(*) ..." statement already bound. */
+static int step_count(sqlite_store *s, sqlite3_stmt *st, int64_t *n, const char *what,
+                      custos_err *err) {
+  int r = sqlite3_step(st);
+  if (r != SQLITE_ROW) return db_fail(s, r, what, err);
+  *n = sqlite3_column_int64(st, 0);
+  return CUSTOS_OK;
+}
+
+/* Runs a constant statement with no parameters. */
+static int exec_id(sqlite_store *s, int id, const char *what, custos_err *err) {
+  sqlite3_stmt *st;
+  int rc = prep(s, id, &st, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, what, err);
+  done(st);
+  return rc;
+}
+
+static void encode_vector(const float *v, unsigned char out[VECTOR_BYTES]) {
+  for (int i = 0; i < CUSTOS_TEMPLATE_DIM; i++) {
+    uint32_t u;
+    memcpy(&u, &v[i], 4);
+    out[4 * i] = (unsigned char)u;
+    out[4 * i + 1] = (unsigned char)(u >> 8);
+    out[4 * i + 2] = (unsigned char)(u >> 16);
+    out[4 * i + 3] = (unsigned char)(u >> 24);
+  }
+}
+
+static int decode_vector(sqlite3_stmt *st, int i, float *v, custos_err *err) {
+  const unsigned char *p = sqlite3_column_blob(st, i);
+  if (p == NULL || sqlite3_column_bytes(st, i) != VECTOR_BYTES) {
+    return custos__err(err, CUSTOS_ECORRUPT, MOD, "templates.vector: not %d bytes", VECTOR_BYTES);
+  }
+  for (int k = 0; k < CUSTOS_TEMPLATE_DIM; k++) {
+    uint32_t u = (uint32_t)p[4 * k] | (uint32_t)p[4 * k + 1] << 8 | (uint32_t)p[4 * k + 2] << 16 |
+                 (uint32_t)p[4 * k + 3] << 24;
+    memcpy(&v[k], &u, 4);
+  }
+  return CUSTOS_OK;
+}
+
+/* ---- opening and closing ------------------------------------------------------------------ */
+
+static void remove_files(const char *path) {
+  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < CUSTOS_ARRAY_LEN(suffixes); i++) {
+    char name[4096];
+    int n = snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+    if (n > 0 && (size_t)n < sizeof name) unlink(name);
+  }
+}
+
+static void sqlite_rollback(custos_txn *t);
+
+static void sqlite_close(custos_store *base, bool remove) {
+  sqlite_store *s = store_of(base);
+  if (s->base.open_txn != NULL) sqlite_rollback(s->base.open_txn);
+  for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(s->stmt[i]);
+  sqlite3_close(s->db);
+  if (remove && s->created) remove_files(s->path);
+  custos__free(s->path);
+  custos__free(s);
+}
+
+/* Runs a PRAGMA (a constant) and, when want is not NULL, checks the value it
+ * returns. */
+static int pragma(sqlite_store *s, const char *sql, const char *want, custos_err *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = CUSTOS_OK;
+  int r = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+  if (r != SQLITE_OK) {
+    rc = db_fail(s, r, s->path, err);
+    goto out;
+  }
+  r = sqlite3_step(st);
+  if (r != SQLITE_ROW && r != SQLITE_DONE) {
+    rc = db_fail(s, r, s->path, err);
+    goto out;
+  }
+  if (want != NULL) {
+    const unsigned char *v = r == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    if (v == NULL || strcmp((const char *)v, want) != 0) {
+      rc = custos__err(err, CUSTOS_EDB, MOD, "%s: '%s' did not take effect", s->path, sql);
+      goto out;
+    }
+  }
+out:
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static const custos__store_ops sqlite_ops;
+
+int custos__sqlite_open(const char *path, custos__store_open_mode mode, custos_store **out,
+                        custos_err *err) {
+  int rc = CUSTOS_OK;
+  sqlite_store *s = NULL;
+  bool created = false;
+  *out = NULL;
+
+  if (strlen(path) > 4000) return custos__err(err, CUSTOS_EINVAL, MOD, "database path too long");
+  if (mode == CUSTOS__STORE_CREATE) {
+    /* Claim the name atomically: a database that exists is never overwritten,
+     * and neither is one whose write-ahead log is still lying about. */
+    char wal[4096];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    if (access(wal, F_OK) == 0) {
+      return custos__err(err, CUSTOS_ECONFLICT, MOD,
+                         "%s: a database log (%s) exists; refusing to create a database here", path,
+                         wal);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      int e = errno;
+      if (e == EEXIST) {
+        return custos__err(err, CUSTOS_ECONFLICT, MOD,
+                           "%s: a database already exists; it is left as it is", path);
+      }
+      return custos__err(err, e == ENOENT ? CUSTOS_ENOENT : CUSTOS_EIO, MOD, "%s: %s", path,
+                         strerror(e));
+    }
+    close(fd);
+    created = true;
+  } else {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+      int e = errno;
+      if (e == ENOENT) {
+        return custos__err(err, CUSTOS_ENOENT, MOD,
+                           "%s: no database here (create one with 'custos init')", path);
+      }
+      return custos__err(err, CUSTOS_EIO, MOD, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return custos__err(err, CUSTOS_EINVAL, MOD, "%s: not a regular file", path);
+    }
+  }
+
+  s = custos__calloc(1, sizeof *s);
+  if (s == NULL || (s->path = custos__strdup(path)) == NULL) {
+    rc = custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
+    goto out;
+  }
+  s->base.ops = &sqlite_ops;
+  s->txn.store = &s->base;
+  s->created = created;
+  /* No SQLITE_OPEN_URI: a path is only ever a path, never options. */
+  int r = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (r != SQLITE_OK) {
+    rc = db_fail(s, r, path, err);
+    goto out;
+  }
+  sqlite3_extended_result_codes(s->db, 1);
+  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+  sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+  sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+  sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+  /* The first statement that reads the file tells a database from other files. */
+  if ((rc = pragma(s, "PRAGMA journal_mode = WAL", "wal", err)) != CUSTOS_OK) {
+    if (rc == CUSTOS_ECORRUPT) {
+      rc = custos__err(err, CUSTOS_ECORRUPT, MOD, "%s: not a custos database (not SQLite)", path);
+    }
+    goto out;
+  }
+  if ((rc = pragma(s, "PRAGMA foreign_keys = ON", NULL, err)) ||
+      (rc = pragma(s, "PRAGMA foreign_keys", "1", err)) ||
+      (rc = pragma(s, "PRAGMA synchronous = FULL", NULL, err)) ||
+      (rc = pragma(s, "PRAGMA secure_delete = ON", NULL, err)))
+    goto out;
+  *out = &s->base;
+  s = NULL;
+out:
+  if (s != NULL) {
+    sqlite3_close(s->db);
+    custos__free(s->path);
+    custos__free(s);
+  }
+  if (rc != CUSTOS_OK && created) remove_files(path);
+  return rc;
+}
+
+/* ---- schema ---------------------------------------------------------------------------------- */
+
+static int sqlite_schema_version(custos_store *base, int *version, custos_err *err) {
+  sqlite_store *s = store_of(base);
+  sqlite3_stmt *st = NULL;
+  int64_t n = 0;
+  char buf[16];
+  *version = 0;
+  int rc = prep(s, S_HAS_META, &st, err);
+  if (rc == CUSTOS_OK) rc = step_count(s, st, &n, "schema", err);
+  done(st);
+  if (rc != CUSTOS_OK) return rc;
+  if (n == 0) {
+    rc = prep(s, S_ANY_TABLE, &st, err);
+    if (rc == CUSTOS_OK) rc = step_count(s, st, &n, "schema", err);
+    done(st);
+    if (rc != CUSTOS_OK) return rc;
+    if (n != 0) {
+      return custos__err(err, CUSTOS_ECORRUPT, MOD,
+                         "%s: not a custos database (it holds other tables)", s->path);
+    }
+    return CUSTOS_OK; /* empty */
+  }
+  rc = prep(s, S_META_GET, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, "schema_version", false, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      rc = col_text(st, 0, buf, sizeof buf, "meta schema_version", err);
+    } else if (r == SQLITE_DONE) {
+      rc = custos__err(err, CUSTOS_ECORRUPT, MOD, "%s: no schema version in meta", s->path);
+    } else {
+      rc = db_fail(s, r, "schema", err);
+    }
+  }
+  done(st);
+  if (rc != CUSTOS_OK) return rc;
+  char *end = NULL;
+  long v = strtol(buf, &end, 10);
+  if (end == buf || *end != '\0' || v < 1 || v > 1000000) {
+    return custos__err(err, CUSTOS_ECORRUPT, MOD, "%s: meta schema_version is not a version",
+                       s->path);
+  }
+  *version = (int)v;
+  return CUSTOS_OK;
+}
+
+static int sqlite_meta_set(custos_txn *t, const char *key, const char *value, custos_err *err);
+
+static int sqlite_migrate_step(custos_txn *t, int version, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  const migration *m = NULL;
+  for (size_t i = 0; i < CUSTOS_ARRAY_LEN(migrations); i++) {
+    if (migrations[i].version == version) m = &migrations[i];
+  }
+  if (m == NULL) {
+    return custos__err(err, CUSTOS_EVERSION, MOD, "no migration to schema version %d", version);
+  }
+  const char *sql = m->sql;
+  while (sql != NULL && *sql != '\0') {
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    int r = sqlite3_prepare_v2(s->db, sql, -1, &st, &tail);
+    if (r != SQLITE_OK) return db_fail(s, r, "migration", err);
+    if (st == NULL) break; /* only whitespace left */
+    r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE && r != SQLITE_ROW) return db_fail(s, r, "migration", err);
+    sql = tail;
+  }
+  char v[16];
+  snprintf(v, sizeof v, "%d", version);
+  return sqlite_meta_set(t, "schema_version", v, err);
+}
+
+/* ---- transactions
+ * --------------------------------------------------------------------------------- */
+
+static int sqlite_begin(custos_store *base, bool write, custos_txn **out, custos_err *err) {
+  sqlite_store *s = store_of(base);
+  int rc = exec_id(s, write ? S_BEGIN_WRITE : S_BEGIN_READ, "begin", err);
+  if (rc != CUSTOS_OK) return rc;
+  s->txn.write = write;
+  s->base.open_txn = &s->txn;
+  *out = &s->txn;
+  return CUSTOS_OK;
+}
+
+static void sqlite_rollback(custos_txn *t) {
+  sqlite_store *s = txn_store(t);
+  s->base.open_txn = NULL;
+  if (!sqlite3_get_autocommit(s->db)) {
+    /* Reset every statement first: a pending read would keep its lock. */
+    for (int i = 0; i < S_COUNT; i++) {
+      if (s->stmt[i]) sqlite3_reset(s->stmt[i]);
+    }
+    custos_err ignored;
+    if (exec_id(s, S_ROLLBACK, "rollback", &ignored) != CUSTOS_OK) {
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+  }
+}
+
+static int sqlite_commit(custos_txn *t, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  int rc = exec_id(s, S_COMMIT, "commit", err);
+  if (rc != CUSTOS_OK) {
+    sqlite_rollback(t);
+    return rc;
+  }
+  s->base.open_txn = NULL;
+  return CUSTOS_OK;
+}
+
+/* ---- meta
+ * ------------------------------------------------------------------------------------------ */
+
+static int sqlite_meta_get(custos_txn *t, const char *key, char *out, size_t cap, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_META_GET, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, key, false, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      const unsigned char *p = sqlite3_column_text(st, 0);
+      size_t n = (size_t)sqlite3_column_bytes(st, 0);
+      if (p == NULL) {
+        out[0] = '\0';
+      } else if (n >= cap) {
+        rc = custos__err(err, CUSTOS_ETOOBIG, MOD, "meta %s: value longer than %zu bytes", key,
+                         cap - 1);
+      } else {
+        memcpy(out, p, n);
+        out[n] = '\0';
+      }
+    } else if (r == SQLITE_DONE) {
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "meta %s: not set", key);
+    } else {
+      rc = db_fail(s, r, "meta", err);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_meta_set(custos_txn *t, const char *key, const char *value, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_META_SET, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, key, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 2, value, false, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "meta", err);
+  done(st);
+  return rc;
+}
+
+static int bump_generation(sqlite_store *s, custos_err *err) {
+  sqlite3_stmt *st;
+  int rc = prep(s, S_GEN_BUMP, &st, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "templates generation", err);
+  if (rc == CUSTOS_OK && sqlite3_changes(s->db) != 1) {
+    rc = custos__err(err, CUSTOS_ECORRUPT, MOD, "meta templates_generation is missing");
+  }
+  done(st);
+  return rc;
+}
+
+/* ---- holders
+ * ------------------------------------------------------------------------------------------- */
+
+static int bind_holder(sqlite_store *s, sqlite3_stmt *st, int first, const custos__holder *h,
+                       custos_err *err) {
+  int rc;
+  if ((rc = bind_text(s, st, first, h->license_no, false, err)) ||
+      (rc = bind_text(s, st, first + 1, h->first_name, false, err)) ||
+      (rc = bind_text(s, st, first + 2, h->middle_name, false, err)) ||
+      (rc = bind_text(s, st, first + 3, h->last_name, false, err)) ||
+      (rc = bind_text(s, st, first + 4, h->dob, false, err)))
+    return rc;
+  return CUSTOS_OK;
+}
+
+static int holder_conflict(int rc, custos_err *err) {
+  if (rc == CUSTOS_ECONFLICT) {
+    /* The licence number is the holder's: do not echo it. */
+    return custos__err(err, CUSTOS_ECONFLICT, MOD, "license_no: already present");
+  }
+  return rc;
+}
+
+static int sqlite_holder_add(custos_txn *t, const custos__holder *h, int64_t *id, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_HOLDER_ADD, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_holder(s, st, 1, h, err);
+  if (rc == CUSTOS_OK) rc = holder_conflict(step_done(s, st, "holders", err), err);
+  if (rc == CUSTOS_OK) *id = sqlite3_last_insert_rowid(s->db);
+  done(st);
+  return rc;
+}
+
+static int sqlite_holder_get(custos_txn *t, int64_t id, const char *by_license, custos__holder *out,
+                             custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, by_license ? S_HOLDER_BY_LICENSE : S_HOLDER_BY_ID, &st, err);
+  if (rc == CUSTOS_OK) {
+    rc = by_license ? bind_text(s, st, 1, by_license, false, err) : bind_int(s, st, 1, id, err);
+  }
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      out->id = sqlite3_column_int64(st, 0);
+      if ((rc = col_text(st, 1, out->license_no, sizeof out->license_no, "holders.license_no",
+                         err)) ||
+          (rc = col_text(st, 2, out->first_name, sizeof out->first_name, "holders.first_name",
+                         err)) ||
+          (rc = col_text(st, 3, out->middle_name, sizeof out->middle_name, "holders.middle_name",
+                         err)) ||
+          (rc = col_text(st, 4, out->last_name, sizeof out->last_name, "holders.last_name", err)) ||
+          (rc = col_text(st, 5, out->dob, sizeof out->dob, "holders.dob", err))) {
+      }
+    } else if (r == SQLITE_DONE) {
+      rc = by_license
+               ? custos__err(err, CUSTOS_ENOENT, MOD, "no holder with that licence number")
+               : custos__err(err, CUSTOS_ENOENT, MOD, "holder %lld not found", (long long)id);
+    } else {
+      rc = db_fail(s, r, "holders", err);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_holder_update(custos_txn *t, const custos__holder *h, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_HOLDER_UPDATE, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, h->id, err);
+  if (rc == CUSTOS_OK) rc = bind_holder(s, st, 2, h, err);
+  if (rc == CUSTOS_OK) rc = holder_conflict(step_done(s, st, "holders", err), err);
+  if (rc == CUSTOS_OK && sqlite3_changes(s->db) == 0) {
+    rc = custos__err(err, CUSTOS_ENOENT, MOD, "holder %lld not found", (long long)h->id);
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_holder_delete(custos_txn *t, int64_t id, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int64_t ntemplates = 0;
+  int rc = prep(s, S_HOLDER_TEMPLATES, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, id, err);
+  if (rc == CUSTOS_OK) rc = step_count(s, st, &ntemplates, "templates", err);
+  done(st);
+  if (rc != CUSTOS_OK) return rc;
+  rc = prep(s, S_HOLDER_DELETE, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, id, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "holders", err);
+  if (rc == CUSTOS_OK && sqlite3_changes(s->db) == 0) {
+    rc = custos__err(err, CUSTOS_ENOENT, MOD, "holder %lld not found", (long long)id);
+  }
+  done(st);
+  if (rc == CUSTOS_OK && ntemplates > 0) rc = bump_generation(s, err);
+  return rc;
+}
+
+/* ---- sensitive fields
+ * ------------------------------------------------------------------------------ */
+
+static int sqlite_sensitive_put(custos_txn *t, int64_t holder_id, custos__sensitive_field f,
+                                const char *value, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  const char *name = custos__sensitive_field_name(f);
+  int rc = prep(s, S_SENS_PUT, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, holder_id, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 2, name, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 3, value, false, err);
+  if (rc == CUSTOS_OK) {
+    rc = step_done(s, st, "holder_sensitive", err);
+    if (rc == CUSTOS_ENOENT) {
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "%s: holder %lld not found", name,
+                       (long long)holder_id);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_sensitive_matches(custos_txn *t, int64_t holder_id, custos__sensitive_field f,
+                                    const char *value, bool *match, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_SENS_MATCH, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, holder_id, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 2, custos__sensitive_field_name(f), false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 3, value, false, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      *match = value != NULL && sqlite3_column_int(st, 0) == 1;
+    } else if (r == SQLITE_DONE) {
+      *match = value == NULL;
+    } else {
+      rc = db_fail(s, r, "holder_sensitive", err);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_sensitive_count(custos_txn *t, custos__sensitive_field f, int64_t *n,
+                                  custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_SENS_COUNT, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, custos__sensitive_field_name(f), false, err);
+  if (rc == CUSTOS_OK) rc = step_count(s, st, n, "holder_sensitive", err);
+  done(st);
+  return rc;
+}
+
+/* ---- photos
+ * ----------------------------------------------------------------------------------------- */
+
+static int sqlite_photo_add(custos_txn *t, const custos__photo *p, int64_t *id, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_PHOTO_ADD, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, p->holder_id, err);
+  if (rc == CUSTOS_OK) rc = bind_blob(s, st, 2, p->sha256, 32, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 3, p->captured, true, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 4, p->source, false, err);
+  if (rc == CUSTOS_OK) {
+    rc = step_done(s, st, "photos", err);
+    if (rc == CUSTOS_ENOENT) {
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "holder %lld not found", (long long)p->holder_id);
+    } else if (rc == CUSTOS_ECONFLICT) {
+      rc =
+          custos__err(err, CUSTOS_ECONFLICT, MOD,
+                      "holder %lld already has a photo with this SHA-256", (long long)p->holder_id);
+    }
+  }
+  if (rc == CUSTOS_OK) *id = sqlite3_last_insert_rowid(s->db);
+  done(st);
+  return rc;
+}
+
+static int sqlite_photo_get(custos_txn *t, int64_t id, int64_t holder_id, const uint8_t *sha256,
+                            custos__photo *out, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, sha256 ? S_PHOTO_BY_SHA : S_PHOTO_BY_ID, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, sha256 ? holder_id : id, err);
+  if (rc == CUSTOS_OK && sha256) rc = bind_blob(s, st, 2, sha256, 32, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      out->id = sqlite3_column_int64(st, 0);
+      out->holder_id = sqlite3_column_int64(st, 1);
+      const void *h = sqlite3_column_blob(st, 2);
+      if (h == NULL || sqlite3_column_bytes(st, 2) != 32) {
+        rc = custos__err(err, CUSTOS_ECORRUPT, MOD, "photos.sha256: not 32 bytes");
+      } else {
+        memcpy(out->sha256, h, 32);
+      }
+      if (rc == CUSTOS_OK) {
+        rc = col_text(st, 3, out->captured, sizeof out->captured, "photos.captured", err);
+      }
+      if (rc == CUSTOS_OK) {
+        rc = col_text(st, 4, out->source, sizeof out->source, "photos.source", err);
+      }
+    } else if (r == SQLITE_DONE) {
+      rc = sha256 ? custos__err(err, CUSTOS_ENOENT, MOD,
+                                "holder %lld has no photo with this SHA-256", (long long)holder_id)
+                  : custos__err(err, CUSTOS_ENOENT, MOD, "photo %lld not found", (long long)id);
+    } else {
+      rc = db_fail(s, r, "photos", err);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+/* ---- templates
+ * ---------------------------------------------------------------------------------------- */
+
+static int sqlite_template_put(custos_txn *t, int64_t photo_id, const char *model,
+                               const float v[CUSTOS_TEMPLATE_DIM], custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  unsigned char blob[VECTOR_BYTES];
+  encode_vector(v, blob);
+  int rc = prep(s, S_TEMPLATE_PUT, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, photo_id, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 2, model, false, err);
+  if (rc == CUSTOS_OK) rc = bind_blob(s, st, 3, blob, VECTOR_BYTES, err);
+  if (rc == CUSTOS_OK) {
+    rc = step_done(s, st, "templates", err);
+    if (rc == CUSTOS_ENOENT) {
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "photo %lld not found", (long long)photo_id);
+    } else if (rc == CUSTOS_ECONFLICT) {
+      rc = custos__err(err, CUSTOS_ECONFLICT, MOD, "photo %lld already has a template of %s",
+                       (long long)photo_id, model);
+    }
+  }
+  done(st);
+  if (rc == CUSTOS_OK) rc = bump_generation(s, err);
+  return rc;
+}
+
+static int sqlite_template_get(custos_txn *t, int64_t photo_id, const char *model,
+                               float v[CUSTOS_TEMPLATE_DIM], custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_TEMPLATE_GET, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, photo_id, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 2, model, false, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      rc = decode_vector(st, 0, v, err);
+    } else if (r == SQLITE_DONE) {
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "photo %lld has no template of %s",
+                       (long long)photo_id, model);
+    } else {
+      rc = db_fail(s, r, "templates", err);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_template_foreach(custos_txn *t, const char *model, custos__template_cb cb,
+                                   void *ctx, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  float v[CUSTOS_TEMPLATE_DIM];
+  int rc = prep(s, model ? S_TEMPLATE_OF_MODEL : S_TEMPLATE_ALL, &st, err);
+  if (rc == CUSTOS_OK && model) rc = bind_text(s, st, 1, model, false, err);
+  while (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) break;
+    if (r != SQLITE_ROW) {
+      rc = db_fail(s, r, "templates", err);
+      break;
+    }
+    custos__template_rec rec = {.id = sqlite3_column_int64(st, 0),
+                                .holder_id = sqlite3_column_int64(st, 1),
+                                .photo_id = sqlite3_column_int64(st, 2),
+                                .v = v};
+    rc = decode_vector(st, 3, v, err);
+    if (rc == CUSTOS_OK) rc = cb(&rec, ctx);
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_template_count(custos_txn *t, const char *model, int64_t *n, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, model ? S_TEMPLATE_COUNT_MODEL : S_COUNT_TEMPLATES, &st, err);
+  if (rc == CUSTOS_OK && model) rc = bind_text(s, st, 1, model, false, err);
+  if (rc == CUSTOS_OK) rc = step_count(s, st, n, "templates", err);
+  done(st);
+  return rc;
+}
+
+/* ---- users
+ * ---------------------------------------------------------------------------------------------- */
+
+static int sqlite_user_add(custos_txn *t, const custos__user *u, int64_t *id, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_USER_ADD, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, u->name, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 2, u->role, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 3, u->pwhash, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 4, u->trained_until, true, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 5, u->created, false, err);
+  if (rc == CUSTOS_OK) {
+    rc = step_done(s, st, "users", err);
+    if (rc == CUSTOS_ECONFLICT) {
+      rc = custos__err(err, CUSTOS_ECONFLICT, MOD, "user '%s' already exists", u->name);
+    } else if (rc == CUSTOS_EINVAL) {
+      rc = custos__err(err, CUSTOS_EINVAL, MOD, "role: '%s' is not a role", u->role);
+    }
+  }
+  if (rc == CUSTOS_OK) *id = sqlite3_last_insert_rowid(s->db);
+  done(st);
+  return rc;
+}
+
+static int read_user(sqlite3_stmt *st, custos__user *u, custos_err *err) {
+  int rc;
+  u->id = sqlite3_column_int64(st, 0);
+  if ((rc = col_text(st, 1, u->name, sizeof u->name, "users.name", err)) ||
+      (rc = col_text(st, 2, u->role, sizeof u->role, "users.role", err)) ||
+      (rc = col_text(st, 3, u->pwhash, sizeof u->pwhash, "users.pwhash", err)) ||
+      (rc = col_text(st, 4, u->trained_until, sizeof u->trained_until, "users.trained_until",
+                     err)) ||
+      (rc = col_text(st, 7, u->created, sizeof u->created, "users.created", err)))
+    return rc;
+  int64_t failed = sqlite3_column_int64(st, 5);
+  u->failed_logins = failed > 1000000 ? 1000000 : (int)failed;
+  u->locked = sqlite3_column_int(st, 6) != 0;
+  return CUSTOS_OK;
+}
+
+static int sqlite_user_get(custos_txn *t, const char *name, custos__user *out, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_USER_GET, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, name, false, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      rc = read_user(st, out, err);
+    } else if (r == SQLITE_DONE) {
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "no such user");
+    } else {
+      rc = db_fail(s, r, "users", err);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_user_foreach(custos_txn *t, custos__user_cb cb, void *ctx, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  custos__user u;
+  int rc = prep(s, S_USER_ALL, &st, err);
+  while (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) break;
+    if (r != SQLITE_ROW) {
+      rc = db_fail(s, r, "users", err);
+      break;
+    }
+    memset(&u, 0, sizeof u);
+    rc = read_user(st, &u, err);
+    if (rc == CUSTOS_OK) rc = cb(&u, ctx);
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_user_login_failed(custos_txn *t, int64_t id, int max_failed, bool *locked,
+                                    custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_USER_FAILED, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, id, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 2, max_failed, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+      *locked = sqlite3_column_int(st, 0) != 0;
+      rc = step_done(s, st, "users", err);
+    } else if (r == SQLITE_DONE) {
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "user %lld not found", (long long)id);
+    } else {
+      rc = db_fail(s, r, "users", err);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+/* Runs an UPDATE of one user; CUSTOS_ENOENT when no row changed. */
+static int user_update(sqlite_store *s, int stmt, int64_t id, const char *text, bool empty_is_null,
+                       custos_err *err) {
+  sqlite3_stmt *st;
+  int rc = prep(s, stmt, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, id, err);
+  if (rc == CUSTOS_OK && stmt != S_USER_UNLOCK) rc = bind_text(s, st, 2, text, empty_is_null, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "users", err);
+  if (rc == CUSTOS_OK && sqlite3_changes(s->db) == 0) {
+    rc = custos__err(err, CUSTOS_ENOENT, MOD, "user %lld not found", (long long)id);
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_user_login_ok(custos_txn *t, int64_t id, const char *new_pwhash,
+                                custos_err *err) {
+  return user_update(txn_store(t), S_USER_OK, id, new_pwhash, false, err);
+}
+
+static int sqlite_user_unlock(custos_txn *t, int64_t id, custos_err *err) {
+  return user_update(txn_store(t), S_USER_UNLOCK, id, NULL, false, err);
+}
+
+static int sqlite_user_set_training(custos_txn *t, int64_t id, const char *until, custos_err *err) {
+  return user_update(txn_store(t), S_USER_TRAINING, id, until, true, err);
+}
+
+/* ---- counts
+ * ---------------------------------------------------------------------------------------------- */
+
+static int sqlite_count(custos_txn *t, custos__store_table table, int64_t *n, custos_err *err) {
+  static const int which[CUSTOS__T_COUNT] = {
+      [CUSTOS__T_HOLDERS] = S_COUNT_HOLDERS,
+      [CUSTOS__T_PHOTOS] = S_COUNT_PHOTOS,
+      [CUSTOS__T_TEMPLATES] = S_COUNT_TEMPLATES,
+      [CUSTOS__T_USERS] = S_COUNT_USERS,
+  };
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, which[table], &st, err);
+  if (rc == CUSTOS_OK) rc = step_count(s, st, n, "count", err);
+  done(st);
+  return rc;
+}
+
+static const custos__store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sqlite_close,
+    .schema_version = sqlite_schema_version,
+    .migrate_step = sqlite_migrate_step,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .meta_get = sqlite_meta_get,
+    .meta_set = sqlite_meta_set,
+    .holder_add = sqlite_holder_add,
+    .holder_get = sqlite_holder_get,
+    .holder_update = sqlite_holder_update,
+    .holder_delete = sqlite_holder_delete,
+    .sensitive_put = sqlite_sensitive_put,
+    .sensitive_matches = sqlite_sensitive_matches,
+    .sensitive_count = sqlite_sensitive_count,
+    .photo_add = sqlite_photo_add,
+    .photo_get = sqlite_photo_get,
+    .template_put = sqlite_template_put,
+    .template_get = sqlite_template_get,
+    .template_foreach = sqlite_template_foreach,
+    .template_count = sqlite_template_count,
+    .user_add = sqlite_user_add,
+    .user_get = sqlite_user_get,
+    .user_foreach = sqlite_user_foreach,
+    .user_login_failed = sqlite_user_login_failed,
+    .user_login_ok = sqlite_user_login_ok,
+    .user_unlock = sqlite_user_unlock,
+    .user_set_training = sqlite_user_set_training,
+    .count = sqlite_count,
+};

@@ -1,0 +1,155 @@
+/*
+ * The contract between the store and a database backend (SQLite's VFS idea):
+ * a backend is a table of operations, custos__store_ops, plus an open
+ * function.  Only src/store includes this header; other modules call the
+ * checked wrappers of store.h.
+ *
+ * What the wrappers guarantee before calling an operation, so backends need
+ * not check again: pointers are non-NULL, t is the store's open transaction
+ * (and a write transaction for operations that write), every text field has
+ * passed the length and character checks of store.h, every date is a real
+ * calendar date, ids are > 0 and template values are finite.
+ *
+ * What every backend must do the same way (the same tests run against each):
+ * - return CUSTOS_ECONFLICT for a unique constraint (licence number, user name,
+ *   a holder's photo SHA-256, a photo's template per model), CUSTOS_ENOENT
+ *   when a row named by id or key is missing, CUSTOS_EDB for other failures,
+ *   with a message that names tables and columns but never quotes a value;
+ * - use bound parameters for every value (no SQL is ever built from data);
+ * - keep the template generation in meta ("templates_generation") and change
+ *   it in the same transaction as any template insert or delete;
+ * - store a template as 128 little-endian IEEE 754 binary32 values;
+ * - never return a sensitive value: there is no operation that could.
+ */
+#ifndef CUSTOS_STORE_BACKEND_H
+#define CUSTOS_STORE_BACKEND_H
+
+#include "store/store.h"
+
+typedef struct custos__store_ops {
+  const char *name; /* "sqlite", "postgresql" */
+
+  /* Closes the connection, rolling back an open transaction.  remove: also
+   * delete the database it created (a failed init). */
+  void (*close)(custos_store *s, bool remove);
+
+  /* The schema version stored in meta; 0 for a database without tables;
+   * CUSTOS_ECORRUPT for one that has tables but no custos meta. */
+  int (*schema_version)(custos_store *s, int *version, custos_err *err);
+
+  /* Applies migration step `version` (the backend's DDL for it) and records
+   * the new version, inside t.  CUSTOS_EVERSION when it has no such step. */
+  int (*migrate_step)(custos_txn *t, int version, custos_err *err);
+
+  /* Begins a transaction (write: take the write lock now) and returns the
+   * store's transaction object. */
+  int (*begin)(custos_store *s, bool write, custos_txn **out, custos_err *err);
+
+  /* Commits t; on failure rolls it back.  t is finished either way. */
+  int (*commit)(custos_txn *t, custos_err *err);
+
+  /* Rolls t back; it is finished. */
+  void (*rollback)(custos_txn *t);
+
+  /* Reads meta[key] into out[cap]; CUSTOS_ENOENT, CUSTOS_ETOOBIG. */
+  int (*meta_get)(custos_txn *t, const char *key, char *out, size_t cap, custos_err *err);
+
+  /* Inserts or replaces meta[key]. */
+  int (*meta_set)(custos_txn *t, const char *key, const char *value, custos_err *err);
+
+  /* Inserts a holder, returns its id; CUSTOS_ECONFLICT on the licence number. */
+  int (*holder_add)(custos_txn *t, const custos__holder *h, int64_t *id, custos_err *err);
+
+  /* Reads a holder by id (by_license NULL) or by licence number; CUSTOS_ENOENT. */
+  int (*holder_get)(custos_txn *t, int64_t id, const char *by_license, custos__holder *out,
+                    custos_err *err);
+
+  /* Rewrites the ordinary fields of h->id; CUSTOS_ENOENT, CUSTOS_ECONFLICT. */
+  int (*holder_update)(custos_txn *t, const custos__holder *h, custos_err *err);
+
+  /* Deletes a holder and everything that hangs off it; CUSTOS_ENOENT.  Changes
+   * the template generation when templates went with it. */
+  int (*holder_delete)(custos_txn *t, int64_t id, custos_err *err);
+
+  /* Inserts or replaces one sensitive field of a holder; CUSTOS_ENOENT when
+   * the holder does not exist. */
+  int (*sensitive_put)(custos_txn *t, int64_t holder_id, custos__sensitive_field f,
+                       const char *value, custos_err *err);
+
+  /* Compares a stored sensitive field with value inside the database (value
+   * NULL: true when the field is absent). */
+  int (*sensitive_matches)(custos_txn *t, int64_t holder_id, custos__sensitive_field f,
+                           const char *value, bool *match, custos_err *err);
+
+  /* Number of holders with field f stored. */
+  int (*sensitive_count)(custos_txn *t, custos__sensitive_field f, int64_t *n, custos_err *err);
+
+  /* Inserts a photo, returns its id; CUSTOS_ENOENT (holder), CUSTOS_ECONFLICT. */
+  int (*photo_add)(custos_txn *t, const custos__photo *p, int64_t *id, custos_err *err);
+
+  /* Reads a photo by id (sha256 NULL) or by holder_id and sha256; CUSTOS_ENOENT. */
+  int (*photo_get)(custos_txn *t, int64_t id, int64_t holder_id, const uint8_t *sha256,
+                   custos__photo *out, custos_err *err);
+
+  /* Inserts a template and changes the generation; CUSTOS_ENOENT (photo),
+   * CUSTOS_ECONFLICT. */
+  int (*template_put)(custos_txn *t, int64_t photo_id, const char *model,
+                      const float v[CUSTOS_TEMPLATE_DIM], custos_err *err);
+
+  /* Reads one template; CUSTOS_ENOENT. */
+  int (*template_get)(custos_txn *t, int64_t photo_id, const char *model,
+                      float v[CUSTOS_TEMPLATE_DIM], custos_err *err);
+
+  /* Calls cb for each template of model (NULL: all) in id order; a non-zero
+   * return of cb stops and is returned. */
+  int (*template_foreach)(custos_txn *t, const char *model, custos__template_cb cb, void *ctx,
+                          custos_err *err);
+
+  /* Counts templates of model (NULL: all). */
+  int (*template_count)(custos_txn *t, const char *model, int64_t *n, custos_err *err);
+
+  /* Inserts a user (failed_logins 0, unlocked); CUSTOS_ECONFLICT on the name. */
+  int (*user_add)(custos_txn *t, const custos__user *u, int64_t *id, custos_err *err);
+
+  /* Reads a user by name; CUSTOS_ENOENT. */
+  int (*user_get)(custos_txn *t, const char *name, custos__user *out, custos_err *err);
+
+  /* Calls cb for each user in name order. */
+  int (*user_foreach)(custos_txn *t, custos__user_cb cb, void *ctx, custos_err *err);
+
+  /* Adds one to the failure count atomically and locks the account when it
+   * reaches max_failed; reports the lock state after. */
+  int (*user_login_failed)(custos_txn *t, int64_t id, int max_failed, bool *locked,
+                           custos_err *err);
+
+  /* Resets the failure count; replaces the hash when new_pwhash is not NULL. */
+  int (*user_login_ok)(custos_txn *t, int64_t id, const char *new_pwhash, custos_err *err);
+
+  /* Clears the lock and the failure count; CUSTOS_ENOENT. */
+  int (*user_unlock)(custos_txn *t, int64_t id, custos_err *err);
+
+  /* Sets the training date (NULL: none); CUSTOS_ENOENT. */
+  int (*user_set_training)(custos_txn *t, int64_t id, const char *until, custos_err *err);
+
+  /* Counts the rows of a table. */
+  int (*count)(custos_txn *t, custos__store_table table, int64_t *n, custos_err *err);
+} custos__store_ops;
+
+/* What every backend's store and transaction start with; a backend embeds
+ * these as the first member of its own structs. */
+struct custos_store {
+  const custos__store_ops *ops; /* the backend */
+  custos_txn *open_txn;         /* the transaction in progress, or NULL */
+};
+
+struct custos_txn {
+  custos_store *store; /* whose transaction */
+  bool write;          /* took the write lock */
+};
+
+/* Backends' open functions.  mode as in custos__store_open; path or url as
+ * given there. */
+int custos__sqlite_open(const char *path, custos__store_open_mode mode, custos_store **out,
+                        custos_err *err);
+
+#endif
