@@ -20,8 +20,10 @@
  *                        before anchor decoding) and scores [5118][3] (class
  *                        logits before the sigmoid), concatenated in face-api's
  *                        order of the six prediction layers.
- *   TINY_FACE_DETECTOR   input S x S (S a multiple of 32): [S/32][S/32][5*(5+1)]
- *                        grid as face-api's TinyYolov2 produces it.
+ *   TINY_FACE_DETECTOR   input S x S (S a multiple of 32, 32..1024):
+ *                        [S/32][S/32][5 anchors][5] grid as face-api's
+ *                        TinyYolov2 produces it (x, y, w, h, score logits;
+ *                        one class, so no class scores: 25 floats a cell).
  *   FACE_LANDMARK_68     input 112x112: [136] = 68 (x, y) in 0..1 of the input.
  *   FACE_RECOGNITION     input 150x150: [128] descriptor.
  */
@@ -58,9 +60,22 @@ void custos__nn_model_free(custos_nn_model *m);
  * .bin, first 16 hex digits>". */
 const char *custos__nn_model_version(const custos_nn_model *m);
 
+/* A tensor of the model by its manifest name, dequantised to float (int32
+ * tensors converted): *data is owned by the model, *count is its number of
+ * elements.  The SSD's anchors are "Output/extra_dim" ([1][5118][4]: ymin,
+ * xmin, ymax, xmax), checked at load time.  CUSTOS_ENOENT when absent. */
+int custos__nn_model_tensor(const custos_nn_model *m, const char *name, const float **data,
+                            size_t *count);
+
 /* Builds the network of model m on a backend for inputs of in_h x in_w pixels
  * (fixed by the network except for the tiny detector).  The model must
- * outlive the net.  Caller frees with custos__nn_net_free. */
+ * outlive the net.  Caller frees with custos__nn_net_free.
+ *
+ * Threads: a oneDNN net runs with the OpenMP thread count that was current
+ * (omp_get_max_threads()) in the thread that built it, whatever the count
+ * is when it runs, so results are reproducible for a given net.  Build each
+ * net in the thread that will run it, after omp_set_num_threads(1) for one
+ * thread per net. */
 int custos__nn_net_new(const custos_nn_model *m, custos_nn_backend_kind backend, int in_h,
                        int in_w, custos_nn_net **out, custos_err *err);
 void custos__nn_net_free(custos_nn_net *net);
@@ -74,5 +89,9 @@ size_t custos__nn_net_output_size(const custos_nn_net *net, int i);
  * writes its outputs into outs[i] (custos__nn_net_output_size floats each). */
 int custos__nn_net_run(custos_nn_net *net, const float *input, float *const *outs,
                        custos_err *err);
+
+/* Appends a readable list of the steps the net runs (with the oneDNN
+ * implementation and layout of each) to b, for logs and tests. */
+int custos__nn_net_describe(const custos_nn_net *net, custos_buf *b);
 
 #endif
