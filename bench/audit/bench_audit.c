@@ -1,7 +1,6 @@
 /*
- * Audit log benchmark, on the in-memory store (the SQLite and PostgreSQL
- * stores come with the persistence module; their figures will add the
- * transaction cost to the append).
+ * Audit log benchmark, on the in-memory store and on the SQLite store (the
+ * custos database, through custos__audit_dbstore).
  *
  *   append   time per custos__audit_log_append over N appends (encode and
  *            check the entry, hash it, update the compact range, store the
@@ -16,8 +15,23 @@
  *   proofs   size and verification time of inclusion proofs (hashes, and the
  *            proof file's bytes) and consistency proofs in the largest log,
  *            and the time to verify a signed checkpoint (Ed25519).
+ *   sqlite   the same log in a custos database (WAL, synchronous=FULL, as
+ *            custos opens it).  Append: each in its own write transaction, as
+ *            an action makes it (begin, open the log over the transaction,
+ *            append, commit), over --sqlite-appends appends on tmpfs
+ *            (--tmpfs-dir: the work without the device flush) and
+ *            --sqlite-disk-appends on the disk of --dir (the flush dominates),
+ *            each beside its peer from the same run, in alternating blocks of
+ *            100 (the disk's flush time varies from minute to minute): a bare
+ *            SQLite transaction inserting one row of the entry's size with the
+ *            same settings.  Verify: over logs of each --sqlite-verify size
+ *            (built 10,000 appends per transaction, which changes nothing
+ *            verify reads), beside the memory store's figure.  Proofs:
+ *            generation from the database.
  *
  * usage: bench_audit [--appends N] [--verify N,M,...] [--every K]
+ *                    [--sqlite-appends N] [--sqlite-disk-appends N]
+ *                    [--sqlite-verify N,M,...] [--dir DIR] [--tmpfs-dir DIR]
  * The last line of output is one JSON object with all figures.
  */
 #include <stdbool.h>
@@ -26,9 +40,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <limits.h>
 #include <sodium.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
+#include "store/store.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -179,27 +197,199 @@ static double hash_floor(log_env *env, bool root, double *bytes_per_entry) {
   return t;
 }
 
+/* ---- the SQLite store ------------------------------------------------------------ */
+
+typedef struct sq_env {
+  char dir[PATH_MAX];       /* a fresh folder */
+  char path[PATH_MAX + 16]; /* the database in it */
+  custos_store *s;          /* open, at the latest schema */
+} sq_env;
+
+static void sq_open(sq_env *e, const char *parent) {
+  custos_err err;
+  snprintf(e->dir, sizeof e->dir, "%s/custos-bench-audit.XXXXXX", parent);
+  if (mkdtemp(e->dir) == NULL) die("mkdtemp", NULL);
+  snprintf(e->path, sizeof e->path, "%s/custos.db", e->dir);
+  if (custos__store_open(e->path, CUSTOS__STORE_CREATE, &e->s, &err) != CUSTOS_OK ||
+      custos__store_migrate(e->s, CUSTOS_SCHEMA_VERSION, NULL, NULL, &err) != CUSTOS_OK) {
+    die("sqlite store", &err);
+  }
+}
+
+static void sq_close(sq_env *e) {
+  static const char *const suffixes[] = {"", "-wal", "-shm"};
+  custos__store_close(e->s);
+  e->s = NULL;
+  for (size_t i = 0; i < 3; i++) {
+    char p[PATH_MAX + 24];
+    snprintf(p, sizeof p, "%s%s", e->path, suffixes[i]);
+    unlink(p);
+  }
+  rmdir(e->dir);
+}
+
+/* A write (or read) transaction and a log over it. */
+static custos_txn *sq_begin(sq_env *e, bool write, const custos_audit_signer *s, uint64_t every,
+                            custos_audit_log **log) {
+  custos_err err;
+  custos_txn *t = NULL;
+  custos_audit_store st;
+  custos_audit_log_config cfg = {"custos.bench/audit", every};
+  if (custos__store_begin(e->s, write, &t, &err) != CUSTOS_OK) die("begin", &err);
+  custos__audit_dbstore(t, &st);
+  if (custos__audit_log_open(&st, &cfg, s, NULL, log, &err) != CUSTOS_OK) die("open", &err);
+  return t;
+}
+
+static void sq_commit(custos_txn *t, custos_audit_log *log) {
+  custos_err err;
+  custos__audit_log_close(log);
+  if (custos__store_commit(t, &err) != CUSTOS_OK) die("commit", &err);
+}
+
+/* Appends n entries from `first` on, `batch` per transaction (1: each its
+ * own, as an action does); returns seconds for all of it, transactions
+ * included. */
+static double sq_append(sq_env *e, const custos_audit_signer *s, uint64_t first, uint64_t n,
+                        uint64_t every, uint64_t batch) {
+  custos_err err;
+  double t0 = now_s();
+  for (uint64_t i = first; i < first + n;) {
+    custos_audit_log *log;
+    custos_txn *t = sq_begin(e, true, s, every, &log);
+    for (uint64_t k = 0; k < batch && i < first + n; k++, i++) {
+      char case_id[32], count[24];
+      custos_audit_named_hash h;
+      custos_audit_detail d[2];
+      custos_audit_entry en = make_entry(i, case_id, &h, d, count);
+      if (custos__audit_log_append(log, &en, NULL, NULL, &err) != CUSTOS_OK) die("append", &err);
+    }
+    sq_commit(t, log);
+  }
+  return now_s() - t0;
+}
+
+/* The peer of an append: a bare SQLite transaction inserting one row of an
+ * entry's size (and a 32-byte hash) with the settings custos uses (WAL,
+ * synchronous=FULL). */
+typedef struct floor_db {
+  char dir[PATH_MAX];       /* a fresh folder */
+  char path[PATH_MAX + 16]; /* the database in it */
+  sqlite3 *db;              /* the connection */
+  sqlite3_stmt *ins, *begin, *commit;
+  uint64_t next; /* next row's idx */
+} floor_db;
+
+static void floor_open(floor_db *f, const char *parent) {
+  snprintf(f->dir, sizeof f->dir, "%s/custos-bench-floor.XXXXXX", parent);
+  if (mkdtemp(f->dir) == NULL) die("mkdtemp", NULL);
+  snprintf(f->path, sizeof f->path, "%s/floor.db", f->dir);
+  f->next = 0;
+  if (sqlite3_open(f->path, &f->db) != SQLITE_OK ||
+      sqlite3_exec(f->db,
+                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                   "CREATE TABLE t (idx INTEGER PRIMARY KEY, entry BLOB, leaf BLOB);",
+                   NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(f->db, "INSERT INTO t VALUES (?1, ?2, ?3)", -1, &f->ins, NULL) !=
+          SQLITE_OK ||
+      sqlite3_prepare_v2(f->db, "BEGIN IMMEDIATE", -1, &f->begin, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(f->db, "COMMIT", -1, &f->commit, NULL) != SQLITE_OK) {
+    die("floor database", NULL);
+  }
+}
+
+/* n one-row transactions; returns seconds. */
+static double floor_run(floor_db *f, uint64_t n, size_t bytes) {
+  static uint8_t row[CUSTOS_AUDIT_ENTRY_MAX];
+  uint8_t hash[32] = {0};
+  memset(row, 'x', sizeof row);
+  double t0 = now_s();
+  for (uint64_t i = 0; i < n; i++) {
+    sqlite3_step(f->begin);
+    sqlite3_reset(f->begin);
+    sqlite3_bind_int64(f->ins, 1, (sqlite3_int64)f->next++);
+    sqlite3_bind_blob(f->ins, 2, row, (int)bytes, SQLITE_STATIC);
+    sqlite3_bind_blob(f->ins, 3, hash, 32, SQLITE_STATIC);
+    if (sqlite3_step(f->ins) != SQLITE_DONE) die("floor insert", NULL);
+    sqlite3_reset(f->ins);
+    if (sqlite3_step(f->commit) != SQLITE_DONE) die("floor commit", NULL);
+    sqlite3_reset(f->commit);
+  }
+  return now_s() - t0;
+}
+
+static void floor_close(floor_db *f) {
+  sqlite3_finalize(f->ins);
+  sqlite3_finalize(f->begin);
+  sqlite3_finalize(f->commit);
+  sqlite3_close(f->db);
+  static const char *const suffixes[] = {"", "-wal", "-shm"};
+  for (size_t i = 0; i < 3; i++) {
+    char p[PATH_MAX + 40];
+    snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+    unlink(p);
+  }
+  rmdir(f->dir);
+}
+
+/* Appends each in its own transaction on a database in parent, and the peer
+ * on another database there, in alternating blocks of 100 so that both see
+ * the same load on the machine and its disk: per-append microseconds. */
+static void sq_append_bench(const char *parent, const custos_audit_signer *s, uint64_t n,
+                            uint64_t every, size_t entry_bytes, double *us, double *floor_us) {
+  sq_env e;
+  floor_db f;
+  double ours = 0, peer = 0;
+  sq_open(&e, parent);
+  floor_open(&f, parent);
+  for (uint64_t done = 0; done < n; done += 100) {
+    uint64_t k = n - done < 100 ? n - done : 100;
+    ours += sq_append(&e, s, done, k, every, 1);
+    peer += floor_run(&f, k, entry_bytes);
+  }
+  sq_close(&e);
+  floor_close(&f);
+  *us = ours / (double)n * 1e6;
+  *floor_us = peer / (double)n * 1e6;
+}
+
 int main(int argc, char **argv) {
-  uint64_t appends = 100000, every = 1000;
-  uint64_t sizes[8] = {100000, 1000000};
-  size_t n_sizes = 2;
+  uint64_t appends = 100000, every = 1000, sq_appends = 100000, sq_disk_appends = 0;
+  uint64_t sizes[8] = {100000, 1000000}, sq_sizes[8] = {100000, 1000000};
+  size_t n_sizes = 2, n_sq_sizes = 2;
+  const char *dir = "/tmp", *tmpfs_dir = "/dev/shm";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--appends") == 0) {
       appends = strtoull(argv[i + 1], NULL, 10);
     } else if (strcmp(argv[i], "--every") == 0) {
       every = strtoull(argv[i + 1], NULL, 10);
-    } else if (strcmp(argv[i], "--verify") == 0) {
-      n_sizes = 0;
-      for (char *p = argv[i + 1]; *p && n_sizes < 8;) {
-        sizes[n_sizes++] = strtoull(p, &p, 10);
+    } else if (strcmp(argv[i], "--verify") == 0 || strcmp(argv[i], "--sqlite-verify") == 0) {
+      bool sq = argv[i][2] == 's';
+      uint64_t *z = sq ? sq_sizes : sizes;
+      size_t *nz = sq ? &n_sq_sizes : &n_sizes;
+      *nz = 0;
+      for (char *p = argv[i + 1]; *p && *nz < 8;) {
+        z[(*nz)++] = strtoull(p, &p, 10);
         if (*p == ',') p++;
       }
+    } else if (strcmp(argv[i], "--sqlite-appends") == 0) {
+      sq_appends = strtoull(argv[i + 1], NULL, 10);
+    } else if (strcmp(argv[i], "--sqlite-disk-appends") == 0) {
+      sq_disk_appends = strtoull(argv[i + 1], NULL, 10);
+    } else if (strcmp(argv[i], "--dir") == 0) {
+      dir = argv[i + 1];
+    } else if (strcmp(argv[i], "--tmpfs-dir") == 0) {
+      tmpfs_dir = argv[i + 1];
     } else {
-      fprintf(stderr, "usage: bench_audit [--appends N] [--verify N,M,...] [--every K]\n");
+      fprintf(stderr,
+              "usage: bench_audit [--appends N] [--verify N,M,...] [--every K]\n"
+              "                   [--sqlite-appends N] [--sqlite-disk-appends N]\n"
+              "                   [--sqlite-verify N,M,...] [--dir DIR] [--tmpfs-dir DIR]\n");
       return 2;
     }
   }
-  if (appends == 0 || n_sizes == 0 || sodium_init() < 0) return 2;
+  if (appends == 0 || n_sizes == 0 || n_sq_sizes == 0 || sodium_init() < 0) return 2;
+  if (sq_disk_appends == 0) sq_disk_appends = sq_appends;
   custos_err err;
   custos_audit_signer *signer = NULL;
   if (custos__audit_signer_generate("custos.bench/audit", &signer, &err) != CUSTOS_OK) {
@@ -340,6 +530,89 @@ int main(int argc, char **argv) {
   double cp_us = (now_s() - t0) / CPS * 1e6;
   printf("signed checkpoint (%zu bytes): verification %.1f us (Ed25519)\n", note.len, cp_us);
 
+  /* ---- the same on the SQLite store ---- */
+  double sq_disk_us = 0, sq_disk_floor_us = 0, sq_tmpfs_us = 0, sq_tmpfs_floor_us = 0;
+  if (sq_appends > 0) {
+    sq_append_bench(tmpfs_dir, signer, sq_appends, every, (size_t)entry_bytes, &sq_tmpfs_us,
+                    &sq_tmpfs_floor_us);
+    printf(
+        "append on SQLite (WAL, synchronous=FULL), each its own transaction, %llu appends:\n"
+        "  on tmpfs %s (no device flush): %.1f us each; bare one-row transaction %.1f us; "
+        "ratio %.2f\n",
+        (unsigned long long)sq_appends, tmpfs_dir, sq_tmpfs_us, sq_tmpfs_floor_us,
+        sq_tmpfs_us / sq_tmpfs_floor_us);
+    fflush(stdout);
+    sq_append_bench(dir, signer, sq_disk_appends, every, (size_t)entry_bytes, &sq_disk_us,
+                    &sq_disk_floor_us);
+    printf(
+        "  on disk %s (a device flush per commit), %llu appends: %.1f us each; bare one-row "
+        "transaction %.1f us; ratio %.2f\n",
+        dir, (unsigned long long)sq_disk_appends, sq_disk_us, sq_disk_floor_us,
+        sq_disk_us / sq_disk_floor_us);
+  }
+  double sq_verify_s[8] = {0}, sq_mem_s[8] = {0};
+  double sq_prove_us = 0, sq_ver_us = 0;
+  uint64_t sq_largest = 0;
+  for (size_t k = 0; k < n_sq_sizes; k++) {
+    sq_env e;
+    sq_open(&e, dir);
+    double t_build = sq_append(&e, signer, 0, sq_sizes[k], every, 10000);
+    custos_audit_log *log;
+    custos_audit_verify_report rep;
+    custos_txn *t = sq_begin(&e, false, signer, every, &log);
+    double t1 = now_s();
+    if (custos__audit_log_verify(log, NULL, 0, &rep, &err) != CUSTOS_OK) die("verify", &err);
+    sq_verify_s[k] = now_s() - t1;
+    /* The memory store's figure for the same size, from this run. */
+    for (size_t j = 0; j < n_sizes; j++) {
+      if (sizes[j] == sq_sizes[k]) sq_mem_s[k] = verify_s[j];
+    }
+    printf(
+        "verify %llu entries from SQLite (%llu checkpoints, %llu consistency proofs): "
+        "%.3f s (%.2f us/entry)",
+        (unsigned long long)sq_sizes[k], (unsigned long long)rep.checkpoints,
+        (unsigned long long)rep.consistency_proofs, sq_verify_s[k],
+        sq_verify_s[k] / (double)sq_sizes[k] * 1e6);
+    if (sq_mem_s[k] > 0) {
+      printf("; memory store %.3f s; ratio %.2f", sq_mem_s[k], sq_verify_s[k] / sq_mem_s[k]);
+    }
+    printf("; building it took %.2f us/append in batches of 10,000\n",
+           t_build / (double)sq_sizes[k] * 1e6);
+    if (k + 1 == n_sq_sizes) {
+      /* Proofs generated from the database, in the largest log. */
+      custos_audit_checkpoint scp;
+      if (custos__audit_log_latest_checkpoint(log, NULL, &scp, &err) != CUSTOS_OK) {
+        die("checkpoint", &err);
+      }
+      custos_audit_store st;
+      custos__audit_dbstore(t, &st);
+      double tg = 0, tv = 0;
+      for (int i = 0; i < PROOFS; i++) {
+        uint64_t idx = rng(&seed) % scp.size;
+        custos_audit_inclusion_proof p;
+        double t2 = now_s();
+        if (custos__audit_log_prove(log, idx, scp.size, &p, &err) != CUSTOS_OK) die("prove", &err);
+        tg += now_s() - t2;
+        st.read_entry(st.ctx, idx, &b, &err);
+        t2 = now_s();
+        if (custos_audit_proof_verify(&p, b.data, b.len, &scp, &err) != CUSTOS_OK) {
+          die("proof verify", &err);
+        }
+        tv += now_s() - t2;
+      }
+      sq_prove_us = tg / PROOFS * 1e6;
+      sq_ver_us = tv / PROOFS * 1e6;
+      sq_largest = scp.size;
+      printf(
+          "inclusion proofs from SQLite in %llu entries: generation %.2f us (reads the entry "
+          "and its stored subtrees); verification %.2f us\n",
+          (unsigned long long)sq_largest, sq_prove_us, sq_ver_us);
+    }
+    custos__audit_log_close(log);
+    custos__store_rollback(t);
+    sq_close(&e);
+  }
+
   printf(
       "{\"bench\":\"audit\",\"store\":\"memory\",\"checkpoint_every\":%llu,"
       "\"appends\":%llu,\"entry_bytes\":%.0f,\"append_us\":%.3f,\"append_floor_us\":%.3f,"
@@ -358,9 +631,26 @@ int main(int argc, char **argv) {
       "\"inclusion_prove_us\":%.2f,\"inclusion_verify_us\":%.2f,"
       "\"inclusion_verify_floor_us\":%.2f,\"consistency_proof_hashes\":%.1f,"
       "\"consistency_prove_us\":%.2f,\"consistency_verify_us\":%.2f,"
-      "\"checkpoint_bytes\":%zu,\"checkpoint_verify_us\":%.1f}\n",
+      "\"checkpoint_bytes\":%zu,\"checkpoint_verify_us\":%.1f",
       (unsigned long long)largest, avg_hashes, avg_hashes * 32, avg_file, incl_gen_us, incl_ver_us,
       incl_floor_us, avg_chashes, cons_gen_us, cons_ver_us, note.len, cp_us);
+  printf(
+      ",\"sqlite\":{\"synchronous\":\"FULL\",\"appends\":%llu,\"disk_appends\":%llu,"
+      "\"append_disk_us\":%.1f,"
+      "\"append_disk_floor_us\":%.1f,\"append_disk_ratio\":%.2f,\"append_tmpfs_us\":%.1f,"
+      "\"append_tmpfs_floor_us\":%.1f,\"append_tmpfs_ratio\":%.2f",
+      (unsigned long long)sq_appends, (unsigned long long)sq_disk_appends, sq_disk_us,
+      sq_disk_floor_us, sq_disk_floor_us > 0 ? sq_disk_us / sq_disk_floor_us : 0.0, sq_tmpfs_us,
+      sq_tmpfs_floor_us, sq_tmpfs_floor_us > 0 ? sq_tmpfs_us / sq_tmpfs_floor_us : 0.0);
+  for (size_t k = 0; k < n_sq_sizes; k++) {
+    printf(",\"verify_%llu_s\":%.3f", (unsigned long long)sq_sizes[k], sq_verify_s[k]);
+    if (sq_mem_s[k] > 0) {
+      printf(",\"verify_%llu_vs_memory\":%.2f", (unsigned long long)sq_sizes[k],
+             sq_verify_s[k] / sq_mem_s[k]);
+    }
+  }
+  printf(",\"proof_tree_size\":%llu,\"inclusion_prove_us\":%.2f,\"inclusion_verify_us\":%.2f}}\n",
+         (unsigned long long)sq_largest, sq_prove_us, sq_ver_us);
   custos__buf_free(&b);
   custos__buf_free(&note);
   drop(&big);

@@ -11,7 +11,10 @@
 #include "custos/version.h"
 #include "custos/error.h"
 #include "custos/image.h"
+#include "custos/index.h"
 #include "custos/audit.h"
 #include "custos/core.h"
+#include "custos/face.h"
+#include "custos/policy.h"
 
 #endif

@@ -17,8 +17,9 @@
  * and the reference use leaves only).
  *
  * The log object (custos__audit_log_*) owns no entries: it drives a
- * custos_audit_store, a table of function pointers that the persistence module
- * implements (SQLite, PostgreSQL) and that memstore.c implements in memory.
+ * custos_audit_store, a table of function pointers that dbstore.c implements
+ * on the custos database's open transaction (through store.h, so SQLite and
+ * PostgreSQL alike) and memstore.c in memory.
  * The log keeps no state between calls that the store could contradict: each
  * append reads the head (the compact range) from the store and writes the new
  * one, so a rolled-back transaction leaves nothing stale behind.
@@ -287,12 +288,24 @@ typedef struct custos_audit_store {
   /* Stores a signed checkpoint (the note's text) for tree size `size`. */
   int (*put_checkpoint)(void *ctx, uint64_t size, const char *note, size_t len, custos_err *err);
 
-  /* Number of stored checkpoints. */
+  /* Number of checkpoints: one more than the number of the newest stored.
+   * Checkpoints are numbered from 0 in the order they were stored. */
   int (*count_checkpoints)(void *ctx, uint64_t *out, custos_err *err);
 
-  /* Reads checkpoint number i (0 = the oldest stored) into *out (reset first). */
+  /* Reads checkpoint number i (0 = the oldest) into *out (reset first).
+   * CUSTOS_ENOENT when none has that number (one was deleted). */
   int (*read_checkpoint)(void *ctx, uint64_t i, custos_buf *out, custos_err *err);
 } custos_audit_store;
+
+/* ---- the store in the custos database ------------------------------------- */
+
+struct custos_txn; /* store/store.h */
+
+/* Fills *out with a custos_audit_store whose every call runs inside t, the
+ * caller's open transaction (src/audit/dbstore.c): an entry then commits or
+ * rolls back with the change it records.  Appending needs a write
+ * transaction.  Nothing is allocated; *out is valid while t is open. */
+void custos__audit_dbstore(struct custos_txn *t, custos_audit_store *out);
 
 /* ---- the in-memory store (tests, benchmarks) ------------------------------ */
 

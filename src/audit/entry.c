@@ -25,7 +25,6 @@
  * sentence does not fit any type, which is how a redacted value (GOV-18) is
  * kept out by construction rather than by review.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +204,8 @@ typedef enum dtype {
   D_DECIMAL, /* -?(0|[1-9][0-9]*)(\.[0-9]+)?, at most 24 bytes */
   D_VERSION, /* [A-Za-z0-9][A-Za-z0-9._+-]*, at most 64 bytes */
   D_ID,      /* an opaque record id, as for case ids */
-  D_FIELD    /* a field name [a-z][a-z0-9_]*, at most 32 bytes (never its value) */
+  D_FIELD,   /* a field name [a-z][a-z0-9_]*, at most 32 bytes (never its value) */
+  D_DATE     /* a calendar date YYYY-MM-DD (1970..9999), or "none" */
 } dtype;
 
 typedef struct detail_key {
@@ -233,12 +233,14 @@ static const detail_key DETAIL_KEYS[] = {
     {"policy_version", D_VERSION, NULL},
     {"record", D_ID, NULL},                                     /* holder-record reads */
     {"response", D_ENUM, "no_identification limited_identity"}, /* GOV-17 */
-    {"role", D_ENUM, "staffer manager governor legal examiner auditor administrator"},
+    {"role", D_ENUM, "admin intake manager governor legal examiner auditor"}, /* user changes */
     {"rows", D_UINT, NULL},
     {"rows_failed", D_UINT, NULL},
+    {"schema_version", D_UINT, NULL},                   /* schema migrations */
     {"stage", D_ENUM, "intake legal manager governor"}, /* GOV-10, GOV-11 */
     {"target_user", D_ID, NULL},                        /* user changes */
     {"threshold", D_DECIMAL, NULL},                     /* GOV-14, GOV-16 */
+    {"trained_until", D_DATE, NULL},                    /* GOV-13: training certification */
     {"tree_size", D_UINT, NULL},
 };
 
@@ -296,6 +298,16 @@ static bool valid_version(const char *s, size_t n) {
   return true;
 }
 
+static bool valid_date(const char *s, size_t n) {
+  if (n == 4 && memcmp(s, "none", 4) == 0) return true;
+  char t[CUSTOS_AUDIT_TIME_LEN + 1];
+  int64_t ignored;
+  if (n != 10) return false;
+  memcpy(t, s, 10);
+  memcpy(t + 10, "T00:00:00Z", 11);
+  return custos_audit_time_parse(t, CUSTOS_AUDIT_TIME_LEN, &ignored) == CUSTOS_OK;
+}
+
 static bool valid_detail_value(const detail_key *k, const char *v, size_t n) {
   switch (k->type) {
     case D_ENUM:
@@ -310,6 +322,8 @@ static bool valid_detail_value(const detail_key *k, const char *v, size_t n) {
       return valid_id(v, n, CUSTOS_AUDIT_VALUE_MAX);
     case D_FIELD:
       return valid_word(v, n, CUSTOS_AUDIT_NAME_MAX);
+    case D_DATE:
+      return valid_date(v, n);
   }
   return false;
 }
@@ -328,6 +342,8 @@ static const char *dtype_text(const detail_key *k) {
       return "an id ([A-Za-z0-9._:-], at most 64 bytes)";
     case D_FIELD:
       return "a field name ([a-z0-9_], at most 32 bytes)";
+    case D_DATE:
+      return "a date YYYY-MM-DD or none";
   }
   return "?";
 }
@@ -388,14 +404,8 @@ static bool sort_unique(const char *const *keys, size_t *idx, size_t n) {
   return true;
 }
 
-static int bad(custos_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(custos_err *err, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int rc = custos__verr(err, CUSTOS_EINVAL, MOD, fmt, ap);
-  va_end(ap);
-  return rc;
-}
+/* bad(err, fmt, ...): CUSTOS_EINVAL with a message naming the part at fault. */
+#define bad(err, ...) custos__err((err), CUSTOS_EINVAL, MOD, __VA_ARGS__)
 
 /* Checks every field of e; the message names the field, never its value
  * (a rejected value might be exactly what must not be logged). */

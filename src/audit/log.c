@@ -21,6 +21,7 @@
  *   swapped entries  seq of both; their leaves
  *   inserted entry   seq of it and every later entry; entry count against the head
  *   truncated log    the head, or checkpoints larger than the log, or a pinned checkpoint
+ *   removed checkpoint  the gap in the checkpoints' numbers
  *   foreign key      the checkpoint's signature
  */
 #include <stdarg.h>
@@ -185,8 +186,9 @@ int custos__audit_log_latest_checkpoint(custos_audit_log *log, custos_buf *note,
   if (rc == CUSTOS_OK) {
     rc = custos_audit_checkpoint_verify(b->data ? b->data : "", b->len, &log->verifier, cp, err);
     if (rc != CUSTOS_OK) {
-      custos__err(err, CUSTOS_ECORRUPT, MOD, "latest stored checkpoint: %s",
-                  err ? err->message : "");
+      char why[CUSTOS_ERR_MESSAGE_MAX]; /* a format may not read the buffer it writes */
+      snprintf(why, sizeof why, "%s", err ? err->message : "");
+      custos__err(err, CUSTOS_ECORRUPT, MOD, "latest stored checkpoint: %s", why);
       rc = CUSTOS_ECORRUPT;
     }
   }
@@ -403,11 +405,6 @@ int custos__audit_log_verify(custos_audit_log *log, const char *const *pinned, s
     goto out;
   }
   rep->tree_size = head.size;
-  if (head.size != count) {
-    problem(rep, count < head.size ? count : head.size,
-            "the head records %llu entries, the store holds %llu (entries %s)", U(head.size),
-            U(count), count < head.size ? "removed" : "added behind the log's back");
-  }
   if (n_cps > SIZE_MAX / sizeof(check) - n_pinned) {
     rc = custos__err(err, CUSTOS_ETOOBIG, MOD, "too many checkpoints");
     goto out;
@@ -425,11 +422,17 @@ int custos__audit_log_verify(custos_audit_log *log, const char *const *pinned, s
   bool have_prev = false;
   for (uint64_t i = 0; i < n_cps; i++) {
     stored_idx[i] = UINT64_MAX;
-    rc = log->st.read_checkpoint(log->st.ctx, i, &note, err);
-    if (rc != CUSTOS_OK) goto out;
-    rep->checkpoints++;
     char label[48];
     snprintf(label, sizeof label, "checkpoint %llu", U(i));
+    rc = log->st.read_checkpoint(log->st.ctx, i, &note, err);
+    if (rc == CUSTOS_ENOENT) {
+      custos_err_clear(err);
+      rc = CUSTOS_OK;
+      problem(rep, UINT64_MAX, "%s: missing (removed from the store)", label);
+      continue;
+    }
+    if (rc != CUSTOS_OK) goto out;
+    rep->checkpoints++;
     custos_audit_checkpoint cp;
     if (!load_checkpoint(log, note.data ? note.data : "", note.len, label, &cp, rep)) continue;
     if (have_prev && cp.size < prev_size) {
@@ -476,6 +479,13 @@ int custos__audit_log_verify(custos_audit_log *log, const char *const *pinned, s
   }
   custos__free(sorted);
   if (rc != CUSTOS_OK) goto out;
+  /* After the scan, which names the first entry out of place when one was
+   * removed or added in the middle. */
+  if (head.size != count) {
+    problem(rep, count < head.size ? count : head.size,
+            "the head records %llu entries, the store holds %llu (entries %s)", U(head.size),
+            U(count), count < head.size ? "removed" : "added behind the log's back");
+  }
   custos__audit_range_root(&vs.r, &rep->root);
   if (head.size == vs.r.size &&
       memcmp(head.h, vs.r.h, custos__audit_range_count(head.size) * sizeof head.h[0]) != 0) {

@@ -1,6 +1,6 @@
 /*
  * An in-memory custos_audit_store, for tests and benchmarks, and the model of
- * what the persistence module implements on SQLite and PostgreSQL:
+ * what dbstore.c keeps in the custos database:
  *
  *   table        rows                                    key
  *   entries      encoded entry bytes                     index (= seq)
@@ -105,18 +105,25 @@ static int m_append_entry(void *ctx, uint64_t index, const void *data, size_t le
   return CUSTOS_OK;
 }
 
+/* Copies rows[i] (of n, named what in messages) into *out. */
+static int read_row(const blob *row, uint64_t i, uint64_t n, const char *what, custos_buf *out,
+                    custos_err *err) {
+  custos__buf_reset(out);
+  if (i >= n) {
+    return custos__err(err, CUSTOS_ENOENT, MOD, "%s %llu: not stored", what, (unsigned long long)i);
+  }
+  int rc = custos__buf_append(out, row->data, row->len);
+  if (rc != CUSTOS_OK) {
+    return custos__err(err, rc, MOD, "%s %llu: %s", what, (unsigned long long)i,
+                       custos_strerror(rc));
+  }
+  return CUSTOS_OK;
+}
+
 static int m_read_entry(void *ctx, uint64_t index, custos_buf *out, custos_err *err) {
   custos_audit_memstore *m = ctx;
-  custos__buf_reset(out);
-  if (index >= m->n_entries) {
-    return custos__err(err, CUSTOS_ENOENT, MOD, "entry %llu: not stored",
-                       (unsigned long long)index);
-  }
-  int rc = custos__buf_append(out, m->entries[index].data, m->entries[index].len);
-  if (rc != CUSTOS_OK)
-    return custos__err(err, rc, MOD, "entry %llu: %s", (unsigned long long)index,
-                       custos_strerror(rc));
-  return CUSTOS_OK;
+  return read_row(index < m->n_entries ? &m->entries[index] : NULL, index, m->n_entries, "entry",
+                  out, err);
 }
 
 static int m_scan_entries(void *ctx, uint64_t first,
@@ -198,14 +205,7 @@ static int m_count_checkpoints(void *ctx, uint64_t *out, custos_err *err) {
 
 static int m_read_checkpoint(void *ctx, uint64_t i, custos_buf *out, custos_err *err) {
   custos_audit_memstore *m = ctx;
-  custos__buf_reset(out);
-  if (i >= m->n_cps) {
-    return custos__err(err, CUSTOS_ENOENT, MOD, "checkpoint %llu: not stored",
-                       (unsigned long long)i);
-  }
-  int rc = custos__buf_append(out, m->cps[i].note.data, m->cps[i].note.len);
-  if (rc != CUSTOS_OK) return custos__err(err, rc, MOD, "checkpoint: %s", custos_strerror(rc));
-  return CUSTOS_OK;
+  return read_row(i < m->n_cps ? &m->cps[i].note : NULL, i, m->n_cps, "checkpoint", out, err);
 }
 
 int custos__audit_memstore_new(custos_audit_memstore **out, custos_audit_store *vt) {

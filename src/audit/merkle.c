@@ -24,7 +24,6 @@
  * hashes exactly as the reference implementation does.
  */
 #include <assert.h>
-#include <stdarg.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -299,14 +298,8 @@ static void hv_node(hv *h, const uint8_t *l, size_t llen, const uint8_t *r, size
   h->len = 32;
 }
 
-static int fail(custos_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(custos_err *err, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int rc = custos__verr(err, CUSTOS_EVERIFY, MOD, fmt, ap);
-  va_end(ap);
-  return rc;
-}
+/* fail(err, fmt, ...): CUSTOS_EVERIFY (a proof that does not verify) and why. */
+#define fail(err, ...) custos__err((err), CUSTOS_EVERIFY, MOD, __VA_ARGS__)
 
 #define U(x) ((unsigned long long)(x))
 

@@ -30,7 +30,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +39,7 @@
 #include <sodium.h>
 
 #include "audit/audit.h"
+#include "store/store.h" /* custos__utf8_next */
 
 #define MOD "audit"
 #define DASH "\xe2\x80\x94" /* U+2014 EM DASH */
@@ -61,14 +61,8 @@ static int sodium_ready(custos_err *err) {
   return CUSTOS_OK;
 }
 
-static int bad(custos_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(custos_err *err, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int rc = custos__verr(err, CUSTOS_EINVAL, MOD, fmt, ap);
-  va_end(ap);
-  return rc;
-}
+/* bad(err, fmt, ...): CUSTOS_EINVAL with a message naming the part at fault. */
+#define bad(err, ...) custos__err((err), CUSTOS_EINVAL, MOD, __VA_ARGS__)
 
 /* ---- names and key hashes ---------------------------------------------------- */
 
@@ -353,6 +347,7 @@ int custos__audit_signer_load(const char *path, const uint8_t *seal_key, custos_
   uint8_t *buf = NULL, *plain = NULL, *box = NULL;
   size_t len = 0;
   *out = NULL;
+  if ((rc = sodium_ready(err)) != CUSTOS_OK) return rc; /* sodium_malloc needs it */
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -516,41 +511,14 @@ int custos__audit_checkpoint_sign(const custos_audit_signer *s, const custos_aud
 
 /* ---- parsing and verifying ---------------------------------------------------- */
 
-/* Valid UTF-8 with no control character but '\n' (so no CR, NUL or tab). */
+/* Valid UTF-8 with no control character (C0, DEL, C1) but '\n', so no CR,
+ * NUL or tab. */
 static bool text_ok(const uint8_t *s, size_t n) {
   size_t i = 0;
+  uint32_t cp;
   while (i < n) {
-    uint8_t c = s[i];
-    if (c < 0x80) {
-      if ((c < 0x20 && c != '\n') || c == 0x7f) return false;
-      i++;
-      continue;
-    }
-    size_t need;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-      need = 1;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + need >= n) return false;
-    for (size_t j = 1; j <= need; j++) {
-      if ((s[i + j] & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (s[i + j] & 0x3f);
-    }
-    /* Overlong forms, surrogates and code points past U+10FFFF. */
-    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f)) {
-      return false;
-    }
-    i += need + 1;
+    if (!custos__utf8_next((const char *)s, n, &i, &cp)) return false;
+    if ((cp < 0x20 && cp != '\n') || (cp >= 0x7f && cp <= 0x9f)) return false;
   }
   return true;
 }

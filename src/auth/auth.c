@@ -73,6 +73,12 @@ int custos_user_name_check(const char *name, custos_err *err) {
     return custos__err(err, CUSTOS_EINVAL, MOD,
                        "user name: a lower-case letter, then only a-z, 0-9, '.', '_' or '-'");
   }
+  /* GOV-20: the audit log's actor for what custos does on its own; no
+   * person may appear as it. */
+  if (strcmp(name, "system") == 0) {
+    return custos__err(err, CUSTOS_EINVAL, MOD,
+                       "user name: 'system' is reserved for the audit log");
+  }
   return CUSTOS_OK;
 }
 
@@ -204,7 +210,21 @@ static int locked_error(const char *name, custos_err *err) {
                      name, CUSTOS_MAX_FAILED_LOGINS);
 }
 
-int custos__auth_login(custos_store *s, const char *name, const char *password, custos__user *out,
+/* Commits *t, which is finished either way. */
+static int commit(custos_txn **t, custos_err *err) {
+  int rc = custos__store_commit(*t, err);
+  *t = NULL;
+  return rc;
+}
+
+/* Passes an attempt to the recorder, if any. */
+static int record_attempt(custos__login_recorder rec, void *ctx, custos_txn *t,
+                          const custos__user *u, custos__login_outcome o, custos_err *err) {
+  return rec != NULL ? rec(ctx, t, u, o, err) : CUSTOS_OK;
+}
+
+int custos__auth_login(custos_store *s, const char *name, const char *password,
+                       custos__login_recorder rec, void *rec_ctx, custos__user *out,
                        custos_err *err) {
   int rc;
   custos_txn *t = NULL;
@@ -245,21 +265,27 @@ int custos__auth_login(custos_store *s, const char *name, const char *password, 
   }
   if (rc != CUSTOS_OK) goto out;
   if (now.locked) {
-    rc = locked_error(name, err);
+    /* Refused whatever the password; the attempt is recorded. */
+    rc = record_attempt(rec, rec_ctx, t, &now, CUSTOS__LOGIN_LOCKED, err);
+    if (rc == CUSTOS_OK) rc = commit(&t, err);
+    if (rc == CUSTOS_OK) rc = locked_error(name, err);
     goto out;
   }
   if (!ok) {
     bool locked = false;
     rc = custos__store_user_login_failed(t, now.id, CUSTOS_MAX_FAILED_LOGINS, &locked, err);
-    if (rc == CUSTOS_OK) rc = custos__store_commit(t, err);
-    t = NULL;
+    if (rc == CUSTOS_OK) {
+      rc = record_attempt(rec, rec_ctx, t, &now,
+                          locked ? CUSTOS__LOGIN_LOCKED_NOW : CUSTOS__LOGIN_WRONG_PASSWORD, err);
+    }
+    if (rc == CUSTOS_OK) rc = commit(&t, err);
     if (rc != CUSTOS_OK) goto out;
     rc = locked ? locked_error(name, err) : auth_failed(err);
     goto out;
   }
   rc = custos__store_user_login_ok(t, now.id, rehash[0] ? rehash : NULL, err);
-  if (rc == CUSTOS_OK) rc = custos__store_commit(t, err);
-  t = NULL;
+  if (rc == CUSTOS_OK) rc = record_attempt(rec, rec_ctx, t, &now, CUSTOS__LOGIN_OK, err);
+  if (rc == CUSTOS_OK) rc = commit(&t, err);
   if (rc != CUSTOS_OK) goto out;
   now.failed_logins = 0;
   if (rehash[0]) memcpy(now.pwhash, rehash, sizeof now.pwhash);

@@ -47,12 +47,31 @@ bool custos__auth_needs_rehash(const char *hash);
 int custos__auth_prepare_user(const char *name, custos_role role, const char *trained_until,
                               const char *password, custos__user *out, custos_err *err);
 
+/* What a login attempt on an existing account came to (GOV-20). */
+typedef enum custos__login_outcome {
+  CUSTOS__LOGIN_OK = 0,             /* the password was right; the failure count is reset */
+  CUSTOS__LOGIN_WRONG_PASSWORD = 1, /* counted towards the lock */
+  CUSTOS__LOGIN_LOCKED_NOW = 2,     /* a wrong password that locked the account */
+  CUSTOS__LOGIN_LOCKED = 3          /* refused: the account was locked already */
+} custos__login_outcome;
+
+/* Records a login attempt inside t, the transaction that stores its outcome;
+ * a non-zero return rolls that back and fails the login with it.  u is the
+ * account as re-read in t. */
+typedef int (*custos__login_recorder)(void *ctx, custos_txn *t, const custos__user *u,
+                                      custos__login_outcome outcome, custos_err *err);
+
 /* Authenticates name with password against the store: CUSTOS_EAUTH for an
  * unknown user, a wrong password or a locked account (an unknown user costs
  * the same time as a known one).  Counts each wrong password, locking the
  * account at CUSTOS_MAX_FAILED_LOGINS; a success resets the count and
- * upgrades a hash made with weaker limits.  Fills *out with the user. */
-int custos__auth_login(custos_store *s, const char *name, const char *password, custos__user *out,
+ * upgrades a hash made with weaker limits.  Every attempt on an existing
+ * account is passed to rec (when not NULL) in the transaction that records
+ * it; an attempt on a name that is no account changes nothing and is not
+ * passed on (the name typed may be a password typed in the wrong field).
+ * Fills *out with the user. */
+int custos__auth_login(custos_store *s, const char *name, const char *password,
+                       custos__login_recorder rec, void *rec_ctx, custos__user *out,
                        custos_err *err);
 
 /* Inside an action's transaction: re-reads the acting user and checks that it

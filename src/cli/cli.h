@@ -71,6 +71,39 @@ int cli_status_of(int rc);
 
 /* Sub-command tables, one per group of commands. */
 extern const cli_cmd cli_image_cmds[];
+extern const cli_cmd cli_face_cmds[];
+extern const cli_cmd cli_eval_cmds[];
 extern const cli_cmd cli_admin_cmds[]; /* init, status, user ... (cmd_admin.c) */
+extern const cli_cmd cli_policy_cmds[]; /* policy check, policy show (cmd_policy.c) */
+extern const cli_cmd cli_audit_cmds[]; /* audit verify, checkpoint, prove, setup (cmd_audit.c) */
+extern const cli_cmd cli_serve_cmds[]; /* serve: the HTTP server (cmd_serve.c, src/http) */
+extern const cli_cmd cli_import_cmds[]; /* import, purge-field (cmd_import.c) */
+
+/* The options of the face engine that face and eval commands share. */
+typedef struct cli_face_args {
+  const char *detector;  /* --detector ssd|tiny */
+  const char *min_score; /* --min-score S */
+  const char *align;     /* --align reference|similarity */
+  const char *threads;   /* --threads N */
+  const char *no_pad;    /* --no-pad (flag) */
+} cli_face_args;
+
+/* Their cli_opt entries, filling the cli_face_args variable a. */
+#define CLI_FACE_OPTS(a)                                                                     \
+  {"--detector", "ssd|tiny", &(a).detector, "face detector (default ssd)"},                 \
+      {"--min-score", "S", &(a).min_score, "minimum detection score, 0 < S < 1 (default 0.5)"}, \
+      {"--align", "reference|similarity", &(a).align,                                        \
+       "crop for the descriptor (default reference)"},                                       \
+      {"--threads", "N", &(a).threads, "worker threads (default 1)"},                        \
+      {"--no-pad", NULL, &(a).no_pad, "no retry on a padded image when no face is found"}
+
+/* Turns parsed face options into engine options; returns a CLI status
+ * (usage errors printed). */
+int cli_face_options(const char *words, const cli_face_args *a, custos_face_options *o);
+
+/* Opens the face engine from --models, $CUSTOS_MODELS or the build's folder;
+ * returns a CLI status (errors printed, with a hint). */
+int cli_face_open(const char *words, const cli_common *common, const custos_face_options *o,
+                  custos_face_engine **e);
 
 #endif

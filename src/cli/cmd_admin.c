@@ -170,10 +170,12 @@ static void close_as(custos *c, custos_session *as) {
 
 /* ---- custos init ---------------------------------------------------------------- */
 
-static const char *init_admin, *init_policy;
+static const char *init_admin, *init_policy, *init_origin;
 static const cli_opt init_opts[] = {
     {"--admin", "NAME", &init_admin, "the first administrator (required)"},
     {"--policy", "FILE", &init_policy, "policy file; for now only its SHA-256 is recorded"},
+    {"--log-origin", "NAME", &init_origin,
+     "the audit log's name in its checkpoints (default custos.local/audit/<random>)"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -199,18 +201,40 @@ static int run_init(const cli_cmd *cmd, cli_common *common, int argc, char **arg
               "choose another --db, or move the existing database away first");
     return CLI_REFUSED;
   }
+  char key_path[4096];
+  rc = custos_audit_key_path(common->db, key_path, sizeof key_path, &err);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  if (access(key_path, F_OK) == 0) {
+    cli_error(key_path, "an audit log key file already exists; it is left as it is",
+              "choose another --db or $CUSTOS_AUDIT_KEY, or move the file away first");
+    return CLI_REFUSED;
+  }
   char prompt[CUSTOS_USER_NAME_MAX + 40];
   snprintf(prompt, sizeof prompt, "New password for %s: ", init_admin);
   int status = read_password(cmd->words, "CUSTOS_NEW_PASSWORD", prompt, true, pw);
   if (status != CLI_OK) return status;
-  custos_init_opts o = {.admin_name = init_admin, .admin_password = pw, .policy_path = init_policy};
+  custos_init_opts o = {.admin_name = init_admin,
+                        .admin_password = pw,
+                        .policy_path = init_policy,
+                        .log_origin = init_origin};
   rc = custos_init(common->db, &o, &err);
   explicit_bzero(pw, sizeof pw);
   if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
+  /* The log's public key, for auditors to pin now. */
+  custos *c = NULL;
+  custos_status st;
+  rc = custos_open(common->db, &c, &err);
+  if (rc == CUSTOS_OK) rc = custos_get_status(c, &st, &err);
+  custos_close(c);
+  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
   if (common->json) {
-    cli_print_json(json_pack("{s:s, s:s}", "db", common->db, "admin", init_admin));
+    cli_print_json(json_pack("{s:s, s:s, s:s, s:s}", "db", common->db, "admin", init_admin,
+                             "log_key", st.log_key, "log_key_file", key_path));
   } else {
     printf("created %s with administrator %s\n", common->db, init_admin);
+    printf("audit log signing key written to %s (mode 0600; keep it secret, back it up)\n",
+           key_path);
+    printf("audit log key (give it to auditors to pin): %s\n", st.log_key);
   }
   return CLI_OK;
 }
@@ -238,6 +262,15 @@ static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **a
     if (o != NULL && st.policy_sha256[0] != '\0') {
       json_object_set_new(o, "policy_sha256", json_string(st.policy_sha256));
     }
+    if (o != NULL && st.audit_log) {
+      json_object_set_new(o, "audit_entries", json_integer((json_int_t)st.audit_entries));
+      json_object_set_new(o, "checkpoint",
+                          st.checkpoint_size < 0
+                              ? json_null()
+                              : json_pack("{s:I, s:s}", "size", (json_int_t)st.checkpoint_size,
+                                          "root", st.checkpoint_root));
+      json_object_set_new(o, "log_key", json_string(st.log_key));
+    }
     cli_print_json(o);
   } else {
     printf("database        %s (%s, schema version %d)\n", common->db, st.backend,
@@ -247,6 +280,18 @@ static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **a
     printf("templates       %lld\n", (long long)st.templates);
     printf("users           %lld\n", (long long)st.users);
     printf("policy sha256   %s\n", st.policy_sha256[0] ? st.policy_sha256 : "none recorded");
+    if (!st.audit_log) {
+      printf("audit log       none (a database from before it: 'custos audit setup')\n");
+    } else {
+      printf("audit entries   %lld\n", (long long)st.audit_entries);
+      if (st.checkpoint_size < 0) {
+        printf("checkpoint      none signed yet\n");
+      } else {
+        printf("checkpoint      size %lld, root %s\n", (long long)st.checkpoint_size,
+               st.checkpoint_root);
+      }
+      printf("log key         %s\n", st.log_key);
+    }
   }
   return CLI_OK;
 }
@@ -397,23 +442,29 @@ static int run_user_set_training(const cli_cmd *cmd, cli_common *common, int arg
 }
 
 const cli_cmd cli_admin_cmds[] = {
-    {"init", "--admin NAME [--policy FILE]", "create a database and its first administrator",
+    {"init", "--admin NAME [--policy FILE] [--log-origin NAME]",
+     "create a database, its first administrator and its audit log",
      "Creates the database named by --db (else $CUSTOS_DB, else ./custos.db) with its\n"
      "schema, and the administrator NAME.  The password is read from\n"
      "$CUSTOS_NEW_PASSWORD, else asked twice on the terminal; it needs at least 12\n"
      "characters.  An existing database is never overwritten (exit 3).\n"
      "--policy FILE: until the policy module exists, only the file's SHA-256 is\n"
      "recorded (shown by 'custos status'); the file is not read for rules yet and the\n"
-     "defaults of POLICY.md apply.  The audit log's signing key arrives with the audit\n"
-     "log.",
+     "defaults of POLICY.md apply.\n"
+     "Init also creates the audit log: its Ed25519 signing key is written to\n"
+     "<db>.logkey (or $CUSTOS_AUDIT_KEY), mode 0600, sealed when $CUSTOS_AUDIT_SEAL_KEY\n"
+     "is set; every later change needs it.  The log's public key is printed for\n"
+     "auditors to pin.  An existing key file is never overwritten (exit 3).",
      0, 0, init_opts, run_init},
     {"status", "[--json]", "counts and versions of a database",
-     "Prints the numbers of holders, photos, templates and users, the schema version\n"
-     "and the SHA-256 of the policy file recorded at init.  With --json:\n"
-     "{\"holders\", \"photos\", \"templates\", \"users\", \"schema_version\", \"backend\",\n"
-     "\"policy_sha256\"}; parts that do not exist yet (cases, audit log, models) are\n"
-     "absent, and so is policy_sha256 when none was recorded.  Opening a database\n"
-     "written by an older custos migrates it; a newer one is refused (exit 3).",
+     "Prints the numbers of holders, photos, templates and users, the schema version,\n"
+     "the SHA-256 of the policy file recorded at init, the audit log's size, latest\n"
+     "signed checkpoint and public key.  With --json: {\"holders\", \"photos\",\n"
+     "\"templates\", \"users\", \"schema_version\", \"backend\", \"policy_sha256\",\n"
+     "\"audit_entries\", \"checkpoint\": {\"size\", \"root\"} or null, \"log_key\"}; parts\n"
+     "that do not exist yet (cases, models) are absent, and so is policy_sha256 when\n"
+     "none was recorded.  Opening a database written by an older custos migrates it; a\n"
+     "newer one is refused (exit 3).",
      0, 0, NULL, run_status},
     {"user add", "NAME --role ROLE [--trained-until YYYY-MM-DD] --as ADMIN", "add a user",
      "NAME: a lower-case letter, then a-z, 0-9, '.', '_', '-' (64 at most).  The acting\n"

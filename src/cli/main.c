@@ -9,7 +9,9 @@
 
 #include "cli.h"
 
-static const cli_cmd *const groups[] = {cli_image_cmds, cli_admin_cmds};
+static const cli_cmd *const groups[] = {cli_image_cmds, cli_face_cmds,  cli_eval_cmds,
+                                        cli_admin_cmds, cli_policy_cmds, cli_audit_cmds,
+                                        cli_serve_cmds, cli_import_cmds};
 
 void cli_error(const char *what, const char *why, const char *hint) {
   if (what != NULL && *what) {

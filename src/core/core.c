@@ -11,25 +11,36 @@
  *   commit — or roll everything back on any failure
  *
  * so that a change and its audit entry are one transaction (invariant 4).
- * The audit log arrives with its own module; until then record() below is
- * where each entry will be appended, and it appends nothing yet.
+ * What is recorded (docs/audit.md, "What is recorded"):
+ *
+ *   action                actor    detail                             when
+ *   log.init              system                                      init, audit setup
+ *   policy.set            system   hashes.policy                      init --policy
+ *   user.add              admin    target_user, role, trained_until   user add (and init: system)
+ *   user.unlock           admin    target_user                        user unlock
+ *   user.set_training     admin    target_user, trained_until|none    user set-training
+ *   session.login         user                                        a right password
+ *   session.login_failed  system   target_user; WRONG_PASSWORD and/or a wrong password, or any
+ *                                  ACCOUNT_LOCKED                     attempt on a locked account
+ *   schema.migrate        system   schema_version                     each migration step
+ *
+ * Reading staff accounts (user list) and status read no personal data of a
+ * licence holder and change nothing, so they are not recorded.  The log.c
+ * file of this folder wires the audit log in.
  */
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
-#include "custos/core.h"
-#include "store/store.h"
+#include "core/coreInt.h"
 #include "util/util.h"
 
 #define MOD "core"
 #define POLICY_MAX_BYTES ((size_t)1 << 20)
 #define USER_LIST_MAX 100000
-
-struct custos {
-  custos_store *store; /* the open database */
-};
 
 struct custos_session {
   custos *c;                           /* the instance it was opened on */
@@ -37,20 +48,6 @@ struct custos_session {
   char name[CUSTOS_USER_NAME_MAX + 1]; /* the user's name */
   custos_role role;                    /* the role at login; actions re-check it */
 };
-
-/* GOV-20: appends the audit entry of an action inside its transaction t.
- * actor NULL is the system (custos init).  Not recorded yet: the audit
- * module will implement this, and every action already calls it at the
- * point where its entry belongs. */
-static int record(custos_txn *t, const char *actor, const char *action, const char *subject,
-                  custos_err *err) {
-  (void)t;
-  (void)actor;
-  (void)action;
-  (void)subject;
-  (void)err;
-  return CUSTOS_OK;
-}
 
 /* ---- init, open, close ---------------------------------------------------------- */
 
@@ -75,11 +72,15 @@ int custos_init(const char *db_url, const custos_init_opts *opts, custos_err *er
   int rc;
   custos_store *s = NULL;
   custos_txn *t = NULL;
+  custos_audit_signer *signer = NULL;
   custos__user admin;
   int64_t id = 0;
   char policy_hex[65] = "";
   char now[CUSTOS_TIMESTAMP_LEN + 1];
+  char key_path[PATH_MAX];
+  bool key_written = false;
 
+  memset(&admin, 0, sizeof admin);
   if (opts == NULL) return custos__err(err, CUSTOS_EINVAL, MOD, "no init options");
   /* Everything that can be checked is checked before the database exists. */
   if (opts->policy_path != NULL && (rc = policy_digest(opts->policy_path, policy_hex, err)))
@@ -88,8 +89,15 @@ int custos_init(const char *db_url, const custos_init_opts *opts, custos_err *er
                                  &admin, err);
   if (rc != CUSTOS_OK) return rc;
 
-  /* One transaction: schema, settings and administrator appear together. */
+  /* One transaction: schema, settings, administrator and the log's first
+   * entries appear together; the key file is removed again if it fails. */
   if ((rc = custos__store_open(db_url, CUSTOS__STORE_CREATE, &s, err))) goto out;
+  if ((rc = custos_audit_key_path(db_url, key_path, sizeof key_path, err))) goto out;
+  if (access(key_path, F_OK) == 0) {
+    rc = custos__err(err, CUSTOS_ECONFLICT, MOD,
+                     "%s: an audit log key file exists; it is left as it is", key_path);
+    goto out;
+  }
   if ((rc = custos__store_begin(s, true, &t, err))) goto out;
   if ((rc = custos__store_create_schema(t, err))) goto out;
   custos__timestamp_now(now);
@@ -98,17 +106,31 @@ int custos_init(const char *db_url, const custos_init_opts *opts, custos_err *er
     goto out;
   if (policy_hex[0] != '\0' && (rc = custos__store_meta_set(t, "policy_sha256", policy_hex, err)))
     goto out;
+  rc = custos__core_log_create(t, opts->log_origin, key_path, &signer, &key_written, err);
+  if (rc != CUSTOS_OK) goto out;
+  if (policy_hex[0] != '\0') {
+    custos_audit_named_hash h = {.name = "policy"};
+    if (sodium_hex2bin(h.sha256.b, sizeof h.sha256.b, policy_hex, 64, NULL, NULL, NULL) != 0) {
+      rc = custos__err(err, CUSTOS_EINTERNAL, MOD, "policy digest");
+      goto out;
+    }
+    custos_audit_entry e = {.action = "policy.set", .hashes = &h, .n_hashes = 1};
+    if ((rc = custos__core_record_with(t, signer, &e, err))) goto out;
+  }
   if ((rc = custos__store_user_add(t, &admin, &id, err))) goto out;
-  if ((rc = record(t, NULL, "init", admin.name, err))) goto out;
-  rc = custos__store_commit(t, err);
-  t = NULL;
+  custos_audit_detail d[] = {{"role", admin.role}, {"target_user", admin.name}};
+  custos_audit_entry e = {.action = "user.add", .detail = d, .n_detail = 2};
+  if ((rc = custos__core_record_with(t, signer, &e, err))) goto out;
+  rc = custos__core_log_seal(&t, signer, err);
 out:
   custos__store_rollback(t);
   if (rc == CUSTOS_OK) {
     custos__store_close(s);
   } else {
     custos__store_close_and_remove(s); /* removes only what this call created */
+    if (key_written) unlink(key_path);
   }
+  custos__audit_signer_free(signer);
   sodium_memzero(&admin, sizeof admin);
   return rc;
 }
@@ -118,16 +140,20 @@ int custos_open(const char *db_url, custos **out, custos_err *err) {
   *out = NULL;
   int rc = custos__store_open(db_url, CUSTOS__STORE_EXISTING, &s, err);
   if (rc != CUSTOS_OK) return rc;
-  if ((rc = custos__store_check_schema(s, true, err)) != CUSTOS_OK) {
-    custos__store_close(s);
-    return rc;
-  }
   custos *c = custos__calloc(1, sizeof *c);
-  if (c == NULL) {
+  if (c == NULL || (c->url = custos__strdup(db_url)) == NULL) {
+    custos__free(c);
     custos__store_close(s);
     return custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
   }
   c->store = s;
+  /* Older databases move forward here, each step recorded once the log
+   * exists. */
+  rc = custos__store_check_schema(s, true, custos__core_record_migration, c, err);
+  if (rc != CUSTOS_OK) {
+    custos_close(c);
+    return rc;
+  }
   *out = c;
   return CUSTOS_OK;
 }
@@ -135,6 +161,8 @@ int custos_open(const char *db_url, custos **out, custos_err *err) {
 void custos_close(custos *c) {
   if (c == NULL) return;
   custos__store_close(c->store);
+  custos__audit_signer_free(c->signer);
+  custos__free(c->url);
   custos__free(c);
 }
 
@@ -157,6 +185,7 @@ int custos_get_status(custos *c, custos_status *out, custos_err *err) {
     custos_err_clear(err);
     rc = CUSTOS_OK;
   }
+  if (rc == CUSTOS_OK) rc = custos__core_log_status(t, out, err);
 out:
   custos__store_rollback(t);
   return rc;
@@ -164,12 +193,41 @@ out:
 
 /* ---- sessions -------------------------------------------------------------------- */
 
+/* GOV-20: every login attempt on an existing account (custos__login_recorder). */
+static int record_login(void *ctx, custos_txn *t, const custos__user *u,
+                        custos__login_outcome outcome, custos_err *err) {
+  static const char *const wrong[] = {"WRONG_PASSWORD"};
+  static const char *const locked_now[] = {"ACCOUNT_LOCKED", "WRONG_PASSWORD"};
+  static const char *const locked[] = {"ACCOUNT_LOCKED"};
+  custos_audit_detail d[] = {{"target_user", u->name}};
+  custos_audit_entry e = {.action = "session.login_failed", .detail = d, .n_detail = 1};
+  switch (outcome) {
+    case CUSTOS__LOGIN_OK:
+      /* The person is who they said: they are the actor. */
+      e = (custos_audit_entry){.actor = u->name, .action = "session.login"};
+      break;
+    case CUSTOS__LOGIN_WRONG_PASSWORD:
+      e.reasons = wrong;
+      e.n_reasons = 1;
+      break;
+    case CUSTOS__LOGIN_LOCKED_NOW:
+      e.reasons = locked_now;
+      e.n_reasons = 2;
+      break;
+    case CUSTOS__LOGIN_LOCKED:
+      e.reasons = locked;
+      e.n_reasons = 1;
+      break;
+  }
+  return custos__core_record(ctx, t, &e, err);
+}
+
 int custos_login(custos *c, const char *user, const char *password, custos_session **out,
                  custos_err *err) {
   custos__user u;
   custos_role role;
   *out = NULL;
-  int rc = custos__auth_login(c->store, user, password, &u, err);
+  int rc = custos__auth_login(c->store, user, password, record_login, c, &u, err);
   if (rc == CUSTOS_OK) rc = custos__auth_role_of(&u, &role, err);
   if (rc == CUSTOS_OK) {
     custos_session *s = custos__calloc(1, sizeof *s);
@@ -223,6 +281,11 @@ static int begin_as(custos *c, const custos_session *as, custos_role role, bool 
   return rc;
 }
 
+int custos__core_begin_as(custos *c, const custos_session *as, custos_role role, bool write,
+                          custos_txn **t, custos_err *err) {
+  return begin_as(c, as, role, write, t, err);
+}
+
 /* Finishes an action: commit when rc is OK, roll back otherwise. */
 static int finish(custos_txn *t, int rc, custos_err *err) {
   if (rc == CUSTOS_OK) return custos__store_commit(t, err);
@@ -245,7 +308,15 @@ int custos_user_add(custos *c, const custos_session *as, const char *name, custo
   if ((rc = custos__auth_prepare_user(name, role, trained_until, password, &u, err))) goto out;
   if ((rc = begin_as(c, as, CUSTOS_ROLE_ADMIN, true, &t, err))) goto out;
   rc = custos__store_user_add(t, &u, &id, err);
-  if (rc == CUSTOS_OK) rc = record(t, as->name, "user add", u.name, err);
+  if (rc == CUSTOS_OK) {
+    custos_audit_detail d[] = {
+        {"role", u.role}, {"target_user", u.name}, {"trained_until", u.trained_until}};
+    custos_audit_entry e = {.actor = as->name,
+                            .action = "user.add",
+                            .detail = d,
+                            .n_detail = u.trained_until[0] ? 3 : 2};
+    rc = custos__core_record(c, t, &e, err);
+  }
   rc = finish(t, rc, err);
 out:
   sodium_memzero(&u, sizeof u);
@@ -315,17 +386,24 @@ static int user_change(custos *c, const custos_session *as, const char *name, co
   if (rc == CUSTOS_ENOENT) {
     rc = custos__err(err, CUSTOS_ENOENT, MOD, "no user '%.64s'", name ? name : "");
   }
+  bool unlock = strcmp(action, "user.unlock") == 0;
   if (rc == CUSTOS_OK) {
-    rc = strcmp(action, "user unlock") == 0 ? custos__store_user_unlock(t, u.id, err)
-                                            : custos__store_user_set_training(t, u.id, until, err);
+    rc = unlock ? custos__store_user_unlock(t, u.id, err)
+                : custos__store_user_set_training(t, u.id, until, err);
   }
-  if (rc == CUSTOS_OK) rc = record(t, as->name, action, u.name, err);
+  if (rc == CUSTOS_OK) {
+    custos_audit_detail d[] = {{"target_user", u.name},
+                               {"trained_until", until && until[0] ? until : "none"}};
+    custos_audit_entry e = {
+        .actor = as->name, .action = action, .detail = d, .n_detail = unlock ? 1 : 2};
+    rc = custos__core_record(c, t, &e, err);
+  }
   sodium_memzero(&u, sizeof u);
   return finish(t, rc, err);
 }
 
 int custos_user_unlock(custos *c, const custos_session *as, const char *name, custos_err *err) {
-  return user_change(c, as, name, "user unlock", NULL, err);
+  return user_change(c, as, name, "user.unlock", NULL, err);
 }
 
 int custos_user_set_training(custos *c, const custos_session *as, const char *name,
@@ -334,5 +412,5 @@ int custos_user_set_training(custos *c, const custos_session *as, const char *na
     int rc = custos__date_check(until, "trained_until", err);
     if (rc != CUSTOS_OK) return rc;
   }
-  return user_change(c, as, name, "user set-training", until, err);
+  return user_change(c, as, name, "user.set_training", until, err);
 }

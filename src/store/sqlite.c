@@ -36,6 +36,8 @@
  * |------|---------------------------------------------------------------|
  * | 1    | meta (key/value settings), users                              |
  * | 2    | holders, holder_sensitive, photos, templates, template generation |
+ * | 3    | audit_entry, audit_node, audit_head, audit_checkpoint (the audit log) |
+ * | 4    | dedup_cases (possible duplicates found at enrolment; docs/import.md) |
  */
 typedef struct migration {
   int version;      /* the schema version this step produces */
@@ -95,6 +97,41 @@ static const migration migrations[] = {
      "  UNIQUE (photo_id, model)\n"
      ");\n"
      "INSERT INTO meta(key, value) VALUES ('templates_generation', '0');\n"},
+    {3, "the audit log",
+     "CREATE TABLE audit_entry (\n"
+     "  idx INTEGER PRIMARY KEY CHECK (idx >= 0),\n"
+     "  entry BLOB NOT NULL CHECK (length(entry) BETWEEN 1 AND 8192),\n"
+     "  leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32)\n"
+     ");\n"
+     "CREATE TABLE audit_node (\n"
+     "  level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 63),\n"
+     "  idx INTEGER NOT NULL CHECK (idx >= 0),\n"
+     "  hash BLOB NOT NULL CHECK (length(hash) = 32),\n"
+     "  PRIMARY KEY (level, idx)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE TABLE audit_head (\n"
+     "  one INTEGER PRIMARY KEY CHECK (one = 1),\n"
+     "  head BLOB NOT NULL CHECK (length(head) BETWEEN 8 AND 2056)\n"
+     ");\n"
+     "CREATE TABLE audit_checkpoint (\n"
+     "  seq INTEGER PRIMARY KEY CHECK (seq >= 0),\n"
+     "  tree_size INTEGER NOT NULL CHECK (tree_size >= 0),\n"
+     "  note TEXT NOT NULL\n"
+     ");\n"},
+    {4, "possible duplicates found at enrolment",
+     "CREATE TABLE dedup_cases (\n"
+     "  id INTEGER PRIMARY KEY,\n"
+     "  holder_a INTEGER NOT NULL REFERENCES holders(id) ON DELETE CASCADE,\n"
+     "  holder_b INTEGER NOT NULL REFERENCES holders(id) ON DELETE CASCADE,\n"
+     "  photo_a INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,\n"
+     "  photo_b INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,\n"
+     "  distance REAL NOT NULL CHECK (distance >= 0),\n"
+     "  state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed')),\n"
+     "  created TEXT NOT NULL,\n"
+     "  CHECK (holder_a <> holder_b),\n"
+     "  UNIQUE (photo_a, photo_b)\n"
+     ");\n"
+     "CREATE INDEX dedup_cases_holders ON dedup_cases(holder_a, holder_b);\n"},
 };
 
 /* ---- statements --------------------------------------------------------------- */
@@ -160,7 +197,35 @@ static const migration migrations[] = {
   X(COUNT_HOLDERS, "SELECT count(*) FROM holders")                                                \
   X(COUNT_PHOTOS, "SELECT count(*) FROM photos")                                                  \
   X(COUNT_TEMPLATES, "SELECT count(*) FROM templates")                                            \
-  X(COUNT_USERS, "SELECT count(*) FROM users")
+  X(COUNT_USERS, "SELECT count(*) FROM users")                                                    \
+  X(AUDIT_HEAD_GET, "SELECT head FROM audit_head WHERE one = 1")                                  \
+  X(AUDIT_HEAD_PUT,                                                                               \
+    "INSERT INTO audit_head(one, head) VALUES (1, ?1) "                                           \
+    "ON CONFLICT(one) DO UPDATE SET head = excluded.head")                                        \
+  X(AUDIT_ENTRY_ADD, "INSERT INTO audit_entry(idx, entry, leaf_hash) VALUES (?1, ?2, ?3)")        \
+  X(AUDIT_ENTRY_GET, "SELECT entry FROM audit_entry WHERE idx = ?1")                              \
+  X(AUDIT_ENTRY_SCAN, "SELECT idx, entry FROM audit_entry WHERE idx >= ?1 ORDER BY idx")          \
+  X(AUDIT_ENTRY_COUNT, "SELECT count(*) FROM audit_entry")                                        \
+  X(AUDIT_LEAF_GET, "SELECT leaf_hash FROM audit_entry WHERE idx = ?1")                           \
+  X(AUDIT_NODE_PUT, "INSERT INTO audit_node(level, idx, hash) VALUES (?1, ?2, ?3)")               \
+  X(AUDIT_NODE_GET, "SELECT hash FROM audit_node WHERE level = ?1 AND idx = ?2")                  \
+  X(AUDIT_CP_ADD,                                                                                 \
+    "INSERT INTO audit_checkpoint(seq, tree_size, note) "                                         \
+    "SELECT coalesce(max(seq) + 1, 0), ?1, ?2 FROM audit_checkpoint")                             \
+  X(AUDIT_CP_COUNT, "SELECT coalesce(max(seq) + 1, 0) FROM audit_checkpoint")                     \
+  X(AUDIT_CP_GET, "SELECT note FROM audit_checkpoint WHERE seq = ?1")                             \
+  X(SENS_PURGE, "DELETE FROM holder_sensitive WHERE field = ?1")                                  \
+  X(DEDUP_ADD,                                                                                    \
+    "INSERT INTO dedup_cases(holder_a, holder_b, photo_a, photo_b, distance, created) "           \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                            \
+  X(DEDUP_OPEN_EXISTS,                                                                            \
+    "SELECT count(*) FROM dedup_cases WHERE state = 'open' AND "                                  \
+    "((holder_a = ?1 AND holder_b = ?2) OR (holder_a = ?2 AND holder_b = ?1))")                   \
+  X(DEDUP_COUNT, "SELECT count(*) FROM dedup_cases")                                              \
+  X(DEDUP_COUNT_OPEN, "SELECT count(*) FROM dedup_cases WHERE state = 'open'")                    \
+  X(DEDUP_ALL,                                                                                    \
+    "SELECT id, holder_a, holder_b, photo_a, photo_b, distance, state, created "                  \
+    "FROM dedup_cases ORDER BY id")
 
 enum {
 #define STMT_ENUM_(name, sql) S_##name,
@@ -313,6 +378,37 @@ static int step_count(sqlite_store *s, sqlite3_stmt *st, int64_t *n, const char 
   int r = sqlite3_step(st);
   if (r != SQLITE_ROW) return db_fail(s, r, what, err);
   *n = sqlite3_column_int64(st, 0);
+  return CUSTOS_OK;
+}
+
+/* Runs count statement id, binding text param to ?1 when it is not NULL. */
+static int count_of(sqlite_store *s, int id, const char *param, int64_t *n, const char *what,
+                    custos_err *err) {
+  sqlite3_stmt *st;
+  int rc = prep(s, id, &st, err);
+  if (rc == CUSTOS_OK && param != NULL) rc = bind_text(s, st, 1, param, false, err);
+  if (rc == CUSTOS_OK) rc = step_count(s, st, n, what, err);
+  done(st);
+  return rc;
+}
+
+/* Copies the 32-byte blob column i into out. */
+static int col_hash(sqlite3_stmt *st, int i, uint8_t out[32], const char *what, custos_err *err) {
+  const void *h = sqlite3_column_blob(st, i);
+  if (h == NULL || sqlite3_column_bytes(st, i) != 32) {
+    return custos__err(err, CUSTOS_ECORRUPT, MOD, "%s: not 32 bytes", what);
+  }
+  memcpy(out, h, 32);
+  return CUSTOS_OK;
+}
+
+/* Appends the blob (or text) column i to out. */
+static int col_to_buf(sqlite3_stmt *st, int i, custos_buf *out, const char *what, custos_err *err) {
+  const void *p = sqlite3_column_blob(st, i);
+  size_t n = (size_t)sqlite3_column_bytes(st, i);
+  if (p == NULL && n > 0) return custos__err(err, CUSTOS_ENOMEM, MOD, "%s: out of memory", what);
+  int rc = custos__buf_append(out, p, n);
+  if (rc != CUSTOS_OK) return custos__err(err, rc, MOD, "%s: %s", what, custos_strerror(rc));
   return CUSTOS_OK;
 }
 
@@ -805,13 +901,8 @@ static int sqlite_sensitive_matches(custos_txn *t, int64_t holder_id, custos__se
 
 static int sqlite_sensitive_count(custos_txn *t, custos__sensitive_field f, int64_t *n,
                                   custos_err *err) {
-  sqlite_store *s = txn_store(t);
-  sqlite3_stmt *st;
-  int rc = prep(s, S_SENS_COUNT, &st, err);
-  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, custos__sensitive_field_name(f), false, err);
-  if (rc == CUSTOS_OK) rc = step_count(s, st, n, "holder_sensitive", err);
-  done(st);
-  return rc;
+  return count_of(txn_store(t), S_SENS_COUNT, custos__sensitive_field_name(f), n,
+                  "holder_sensitive", err);
 }
 
 /* ---- photos
@@ -852,12 +943,7 @@ static int sqlite_photo_get(custos_txn *t, int64_t id, int64_t holder_id, const 
     if (r == SQLITE_ROW) {
       out->id = sqlite3_column_int64(st, 0);
       out->holder_id = sqlite3_column_int64(st, 1);
-      const void *h = sqlite3_column_blob(st, 2);
-      if (h == NULL || sqlite3_column_bytes(st, 2) != 32) {
-        rc = custos__err(err, CUSTOS_ECORRUPT, MOD, "photos.sha256: not 32 bytes");
-      } else {
-        memcpy(out->sha256, h, 32);
-      }
+      rc = col_hash(st, 2, out->sha256, "photos.sha256", err);
       if (rc == CUSTOS_OK) {
         rc = col_text(st, 3, out->captured, sizeof out->captured, "photos.captured", err);
       }
@@ -951,13 +1037,8 @@ static int sqlite_template_foreach(custos_txn *t, const char *model, custos__tem
 }
 
 static int sqlite_template_count(custos_txn *t, const char *model, int64_t *n, custos_err *err) {
-  sqlite_store *s = txn_store(t);
-  sqlite3_stmt *st;
-  int rc = prep(s, model ? S_TEMPLATE_COUNT_MODEL : S_COUNT_TEMPLATES, &st, err);
-  if (rc == CUSTOS_OK && model) rc = bind_text(s, st, 1, model, false, err);
-  if (rc == CUSTOS_OK) rc = step_count(s, st, n, "templates", err);
-  done(st);
-  return rc;
+  return count_of(txn_store(t), model ? S_TEMPLATE_COUNT_MODEL : S_COUNT_TEMPLATES, model, n,
+                  "templates", err);
 }
 
 /* ---- users
@@ -1100,10 +1181,292 @@ static int sqlite_count(custos_txn *t, custos__store_table table, int64_t *n, cu
       [CUSTOS__T_TEMPLATES] = S_COUNT_TEMPLATES,
       [CUSTOS__T_USERS] = S_COUNT_USERS,
   };
+  return count_of(txn_store(t), which[table], NULL, n, "count", err);
+}
+
+/* ---- the audit log
+ * ------------------------------------------------------------------------------------ */
+
+/* Steps a bound query of at most one row: CUSTOS_OK with the row current,
+ * CUSTOS_ENOENT (message: what "not stored") when there is none. */
+static int step_one(sqlite_store *s, sqlite3_stmt *st, const char *what, custos_err *err) {
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) return CUSTOS_OK;
+  if (r == SQLITE_DONE) return custos__err(err, CUSTOS_ENOENT, MOD, "%s: not stored", what);
+  return db_fail(s, r, what, err);
+}
+
+/* Runs query id with ?1 = a and appends column 0 of its row to out. */
+static int audit_blob_get(sqlite_store *s, int id, int64_t a, custos_buf *out, const char *what,
+                          custos_err *err) {
+  sqlite3_stmt *st;
+  int rc = prep(s, id, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, a, err);
+  if (rc == CUSTOS_OK) rc = step_one(s, st, what, err);
+  if (rc == CUSTOS_OK) rc = col_to_buf(st, 0, out, what, err);
+  done(st);
+  return rc;
+}
+
+static int sqlite_audit_head_get(custos_txn *t, uint8_t *out, size_t cap, size_t *len,
+                                 custos_err *err) {
   sqlite_store *s = txn_store(t);
   sqlite3_stmt *st;
-  int rc = prep(s, which[table], &st, err);
-  if (rc == CUSTOS_OK) rc = step_count(s, st, n, "count", err);
+  int rc = prep(s, S_AUDIT_HEAD_GET, &st, err);
+  if (rc == CUSTOS_OK) rc = step_one(s, st, "audit_head", err);
+  if (rc == CUSTOS_OK) {
+    const void *p = sqlite3_column_blob(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    if (n > cap || (p == NULL && n > 0)) {
+      rc = custos__err(err, CUSTOS_ECORRUPT, MOD, "audit_head: %zu bytes, more than %zu", n, cap);
+    } else {
+      if (n > 0) memcpy(out, p, n);
+      *len = n;
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_audit_head_put(custos_txn *t, const uint8_t *blob, size_t len, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_AUDIT_HEAD_PUT, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_blob(s, st, 1, blob, (int)len, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "audit_head", err);
+  done(st);
+  return rc;
+}
+
+static int sqlite_audit_entry_add(custos_txn *t, int64_t idx, const void *data, size_t len,
+                                  const uint8_t leaf[32], custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_AUDIT_ENTRY_ADD, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, idx, err);
+  if (rc == CUSTOS_OK) rc = bind_blob(s, st, 2, data, (int)len, err);
+  if (rc == CUSTOS_OK) rc = bind_blob(s, st, 3, leaf, 32, err);
+  if (rc == CUSTOS_OK) {
+    rc = step_done(s, st, "audit_entry", err);
+    if (rc == CUSTOS_ECONFLICT) {
+      rc = custos__err(err, CUSTOS_ECONFLICT, MOD, "audit entry %lld exists", (long long)idx);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_audit_entry_get(custos_txn *t, int64_t idx, custos_buf *out, custos_err *err) {
+  return audit_blob_get(txn_store(t), S_AUDIT_ENTRY_GET, idx, out, "audit entry", err);
+}
+
+static int sqlite_audit_entry_scan(custos_txn *t, int64_t first, custos__audit_entry_cb cb,
+                                   void *ctx, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_AUDIT_ENTRY_SCAN, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, first, err);
+  while (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) break;
+    if (r != SQLITE_ROW) {
+      rc = db_fail(s, r, "audit_entry", err);
+      break;
+    }
+    const void *p = sqlite3_column_blob(st, 1);
+    size_t n = (size_t)sqlite3_column_bytes(st, 1);
+    if (p == NULL && n > 0) {
+      rc = custos__err(err, CUSTOS_ENOMEM, MOD, "audit_entry: out of memory");
+      break;
+    }
+    rc = cb(ctx, sqlite3_column_int64(st, 0), p ? p : "", n);
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_audit_entry_count(custos_txn *t, int64_t *n, custos_err *err) {
+  return count_of(txn_store(t), S_AUDIT_ENTRY_COUNT, NULL, n, "audit_entry", err);
+}
+
+static int sqlite_audit_node_put(custos_txn *t, int level, int64_t idx, const uint8_t hash[32],
+                                 custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_AUDIT_NODE_PUT, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, level, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 2, idx, err);
+  if (rc == CUSTOS_OK) rc = bind_blob(s, st, 3, hash, 32, err);
+  if (rc == CUSTOS_OK) {
+    rc = step_done(s, st, "audit_node", err);
+    if (rc == CUSTOS_ECONFLICT) {
+      rc = custos__err(err, CUSTOS_ECONFLICT, MOD, "audit node (%d, %lld) exists", level,
+                       (long long)idx);
+    }
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_audit_node_get(custos_txn *t, int level, int64_t idx, uint8_t hash[32],
+                                 custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  const char *what = level == 0 ? "audit_entry.leaf_hash" : "audit_node";
+  int rc = prep(s, level == 0 ? S_AUDIT_LEAF_GET : S_AUDIT_NODE_GET, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, level == 0 ? 1 : 2, idx, err);
+  if (rc == CUSTOS_OK && level > 0) rc = bind_int(s, st, 1, level, err);
+  if (rc == CUSTOS_OK) rc = step_one(s, st, what, err);
+  if (rc == CUSTOS_OK) rc = col_hash(st, 0, hash, what, err);
+  done(st);
+  return rc;
+}
+
+static int sqlite_audit_checkpoint_add(custos_txn *t, int64_t size, const char *note, size_t len,
+                                       custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_AUDIT_CP_ADD, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, size, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_bind_text(st, 2, note, (int)len, SQLITE_STATIC);
+    if (r != SQLITE_OK) rc = db_fail(s, r, "bind", err);
+  }
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "audit_checkpoint", err);
+  done(st);
+  return rc;
+}
+
+static int sqlite_audit_checkpoint_count(custos_txn *t, int64_t *n, custos_err *err) {
+  return count_of(txn_store(t), S_AUDIT_CP_COUNT, NULL, n, "audit_checkpoint", err);
+}
+
+static int sqlite_audit_checkpoint_get(custos_txn *t, int64_t i, custos_buf *out, custos_err *err) {
+  return audit_blob_get(txn_store(t), S_AUDIT_CP_GET, i, out, "audit checkpoint", err);
+}
+
+/* ---- the import: erasing a field, de-duplication cases
+ * ------------------------------------------------------------------- */
+
+static int sqlite_sensitive_purge(custos_txn *t, custos__sensitive_field f, int64_t *n,
+                                  custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_SENS_PURGE, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, custos__sensitive_field_name(f), false, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "holder_sensitive", err);
+  if (rc == CUSTOS_OK) *n = sqlite3_changes64(s->db);
+  done(st);
+  return rc;
+}
+
+/* Runs "PRAGMA wal_checkpoint(TRUNCATE)" and checks that it emptied the log:
+ * its first column is 1 when another connection kept it from finishing. */
+static int checkpoint_truncate(sqlite_store *s, custos_err *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = CUSTOS_OK;
+  int r = sqlite3_prepare_v2(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL);
+  if (r == SQLITE_OK) r = sqlite3_step(st);
+  if (r != SQLITE_ROW) {
+    rc = db_fail(s, r, "wal checkpoint", err);
+  } else if (sqlite3_column_int(st, 0) != 0) {
+    rc = custos__err(err, CUSTOS_EDB, MOD,
+                     "%s: another connection is using the database, so its write-ahead log "
+                     "could not be emptied; run the command again when it is idle",
+                     s->path);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int sqlite_compact(custos_store *base, custos_err *err) {
+  sqlite_store *s = store_of(base);
+  /* Empty the log into the file, rebuild the file without free pages (which
+   * VACUUM writes through the log again), then empty the log once more: no
+   * erased value is left in the file, the -wal or the -shm. */
+  int rc = checkpoint_truncate(s, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_exec(s->db, "VACUUM", NULL, NULL, NULL);
+    if (r != SQLITE_OK) rc = db_fail(s, r, "vacuum", err);
+  }
+  if (rc == CUSTOS_OK) rc = checkpoint_truncate(s, err);
+  return rc;
+}
+
+static int sqlite_dedup_case_add(custos_txn *t, const custos__dedup_case *c, int64_t *id,
+                                 custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_DEDUP_ADD, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, c->holder_a, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 2, c->holder_b, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 3, c->photo_a, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 4, c->photo_b, err);
+  if (rc == CUSTOS_OK) {
+    int r = sqlite3_bind_double(st, 5, c->distance);
+    if (r != SQLITE_OK) rc = db_fail(s, r, "bind", err);
+  }
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 6, c->created, false, err);
+  if (rc == CUSTOS_OK) {
+    rc = step_done(s, st, "dedup_cases", err);
+    if (rc == CUSTOS_ENOENT) {
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "dedup_cases: no such holder or photo");
+    } else if (rc == CUSTOS_ECONFLICT) {
+      rc = custos__err(err, CUSTOS_ECONFLICT, MOD, "dedup_cases: a case for these photos exists");
+    }
+  }
+  if (rc == CUSTOS_OK) *id = sqlite3_last_insert_rowid(s->db);
+  done(st);
+  return rc;
+}
+
+static int sqlite_dedup_case_open_exists(custos_txn *t, int64_t a, int64_t b, bool *exists,
+                                         custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int64_t n = 0;
+  int rc = prep(s, S_DEDUP_OPEN_EXISTS, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, a, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 2, b, err);
+  if (rc == CUSTOS_OK) rc = step_count(s, st, &n, "dedup_cases", err);
+  done(st);
+  *exists = n > 0;
+  return rc;
+}
+
+static int sqlite_dedup_case_count(custos_txn *t, bool open_only, int64_t *n, custos_err *err) {
+  return count_of(txn_store(t), open_only ? S_DEDUP_COUNT_OPEN : S_DEDUP_COUNT, NULL, n,
+                  "dedup_cases", err);
+}
+
+static int sqlite_dedup_case_foreach(custos_txn *t, custos__dedup_case_cb cb, void *ctx,
+                                     custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  custos__dedup_case c;
+  char state[8];
+  int rc = prep(s, S_DEDUP_ALL, &st, err);
+  while (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) break;
+    if (r != SQLITE_ROW) {
+      rc = db_fail(s, r, "dedup_cases", err);
+      break;
+    }
+    memset(&c, 0, sizeof c);
+    c.id = sqlite3_column_int64(st, 0);
+    c.holder_a = sqlite3_column_int64(st, 1);
+    c.holder_b = sqlite3_column_int64(st, 2);
+    c.photo_a = sqlite3_column_int64(st, 3);
+    c.photo_b = sqlite3_column_int64(st, 4);
+    c.distance = sqlite3_column_double(st, 5);
+    rc = col_text(st, 6, state, sizeof state, "dedup_cases.state", err);
+    if (rc == CUSTOS_OK) {
+      rc = col_text(st, 7, c.created, sizeof c.created, "dedup_cases.created", err);
+    }
+    c.open = strcmp(state, "open") == 0;
+    if (rc == CUSTOS_OK) rc = cb(&c, ctx);
+  }
   done(st);
   return rc;
 }
@@ -1139,4 +1502,21 @@ static const custos__store_ops sqlite_ops = {
     .user_unlock = sqlite_user_unlock,
     .user_set_training = sqlite_user_set_training,
     .count = sqlite_count,
+    .audit_head_get = sqlite_audit_head_get,
+    .audit_head_put = sqlite_audit_head_put,
+    .audit_entry_add = sqlite_audit_entry_add,
+    .audit_entry_get = sqlite_audit_entry_get,
+    .audit_entry_scan = sqlite_audit_entry_scan,
+    .audit_entry_count = sqlite_audit_entry_count,
+    .audit_node_put = sqlite_audit_node_put,
+    .audit_node_get = sqlite_audit_node_get,
+    .audit_checkpoint_add = sqlite_audit_checkpoint_add,
+    .audit_checkpoint_count = sqlite_audit_checkpoint_count,
+    .audit_checkpoint_get = sqlite_audit_checkpoint_get,
+    .sensitive_purge = sqlite_sensitive_purge,
+    .compact = sqlite_compact,
+    .dedup_case_add = sqlite_dedup_case_add,
+    .dedup_case_open_exists = sqlite_dedup_case_open_exists,
+    .dedup_case_count = sqlite_dedup_case_count,
+    .dedup_case_foreach = sqlite_dedup_case_foreach,
 };

@@ -18,40 +18,47 @@
 
 /* ---- text and date checks ------------------------------------------------ */
 
-bool custos__utf8_printable(const char *s, size_t len) {
+bool custos__utf8_next(const char *s, size_t len, size_t *i, uint32_t *cp) {
   const unsigned char *p = (const unsigned char *)s;
+  unsigned c = p[*i];
+  if (c < 0x80) {
+    *cp = c;
+    (*i)++;
+    return true;
+  }
+  size_t n;
+  uint32_t v;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 1;
+    v = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 2;
+    v = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 3;
+    v = c & 0x07;
+  } else {
+    return false; /* continuation byte or overlong/out-of-range lead */
+  }
+  if (len - *i <= n) return false;
+  for (size_t k = 1; k <= n; k++) {
+    if ((p[*i + k] & 0xc0) != 0x80) return false;
+    v = (v << 6) | (p[*i + k] & 0x3f);
+  }
+  if ((n == 2 && v < 0x800) || (n == 3 && (v < 0x10000 || v > 0x10ffff))) return false;
+  if (v >= 0xd800 && v <= 0xdfff) return false; /* surrogates */
+  *cp = v;
+  *i += n + 1;
+  return true;
+}
+
+bool custos__utf8_printable(const char *s, size_t len) {
   size_t i = 0;
+  uint32_t cp;
   while (i < len) {
-    unsigned c = p[i];
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) return false; /* control characters */
-      i++;
-      continue;
-    }
-    size_t n;
-    unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-      n = 1;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false; /* continuation byte or overlong/out-of-range lead */
-    }
-    if (len - i <= n) return false;
-    for (size_t k = 1; k <= n; k++) {
-      if ((p[i + k] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff))) return false;
-    if (cp >= 0xd800 && cp <= 0xdfff) return false; /* surrogates */
-    if (cp >= 0x80 && cp <= 0x9f) return false;     /* C1 controls */
-    if (cp == 0x2028 || cp == 0x2029) return false; /* line and paragraph separators */
-    i += n + 1;
+    if (!custos__utf8_next(s, len, &i, &cp)) return false;
+    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return false; /* C0, DEL, C1 controls */
+    if (cp == 0x2028 || cp == 0x2029) return false;            /* line and paragraph separators */
   }
   return true;
 }
@@ -118,38 +125,39 @@ void custos__timestamp_now(char out[CUSTOS_TIMESTAMP_LEN + 1]) {
   strftime(out, CUSTOS_TIMESTAMP_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* A licence number: 1..CUSTOS_LICENSE_MAX printable ASCII characters, no spaces. */
-static int license_check(const char *s, custos_err *err) {
-  if (s == NULL || s[0] == '\0') return custos__err(err, CUSTOS_EINVAL, MOD, "license_no: missing");
-  size_t len = strnlen(s, CUSTOS_LICENSE_MAX + 1);
-  if (len > CUSTOS_LICENSE_MAX) {
-    return custos__err(err, CUSTOS_EINVAL, MOD, "license_no: longer than %d characters",
-                       CUSTOS_LICENSE_MAX);
+/* A token field: 1..max bytes, each accepted by ok; rule says which in the
+ * message (the value itself is never quoted). */
+static int token_check(const char *s, const char *field, size_t max, bool (*ok)(char),
+                       const char *rule, custos_err *err) {
+  if (s == NULL || s[0] == '\0') return custos__err(err, CUSTOS_EINVAL, MOD, "%s: missing", field);
+  size_t len = strnlen(s, max + 1);
+  if (len > max) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "%s: longer than %zu characters", field, max);
   }
   for (size_t i = 0; i < len; i++) {
-    if (s[i] <= 0x20 || s[i] >= 0x7f) {
-      return custos__err(err, CUSTOS_EINVAL, MOD,
-                         "license_no: only printable ASCII characters without spaces");
-    }
+    if (!ok(s[i])) return custos__err(err, CUSTOS_EINVAL, MOD, "%s: %s", field, rule);
   }
   return CUSTOS_OK;
 }
 
+static bool license_char(char c) {
+  return c > 0x20 && c < 0x7f;
+}
+
+static bool model_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != '\0' && strchr("._/@+-", c) != NULL);
+}
+
+/* A licence number: 1..CUSTOS_LICENSE_MAX printable ASCII characters, no spaces. */
+static int license_check(const char *s, custos_err *err) {
+  return token_check(s, "license_no", CUSTOS_LICENSE_MAX, license_char,
+                     "only printable ASCII characters without spaces", err);
+}
+
 /* A model version: 1..CUSTOS_MODEL_MAX of [A-Za-z0-9._/@+-]. */
 static int model_check(const char *s, custos_err *err) {
-  if (s == NULL || s[0] == '\0') return custos__err(err, CUSTOS_EINVAL, MOD, "model: missing");
-  size_t len = strnlen(s, CUSTOS_MODEL_MAX + 1);
-  if (len > CUSTOS_MODEL_MAX) {
-    return custos__err(err, CUSTOS_EINVAL, MOD, "model: longer than %d characters",
-                       CUSTOS_MODEL_MAX);
-  }
-  for (size_t i = 0; i < len; i++) {
-    char c = s[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("._/@+-", c) != NULL;
-    if (!ok) return custos__err(err, CUSTOS_EINVAL, MOD, "model: only A-Z a-z 0-9 . _ / @ + -");
-  }
-  return CUSTOS_OK;
+  return token_check(s, "model", CUSTOS_MODEL_MAX, model_char, "only A-Z a-z 0-9 . _ / @ + -", err);
 }
 
 static int holder_check(const custos__holder *h, custos_err *err) {
@@ -234,7 +242,8 @@ static int newer_error(int have, int supported, custos_err *err) {
                      have, supported);
 }
 
-int custos__store_migrate(custos_store *s, int target, custos_err *err) {
+int custos__store_migrate(custos_store *s, int target, custos__migrate_cb after_step, void *ctx,
+                          custos_err *err) {
   if (target < 1 || target > CUSTOS_SCHEMA_VERSION) {
     return custos__err(err, CUSTOS_EINVAL, MOD, "no schema version %d", target);
   }
@@ -257,6 +266,7 @@ int custos__store_migrate(custos_store *s, int target, custos_err *err) {
       return rc;
     }
     rc = s->ops->migrate_step(t, v + 1, err);
+    if (rc == CUSTOS_OK && after_step != NULL) rc = after_step(t, v + 1, ctx, err);
     if (rc != CUSTOS_OK) {
       custos__store_rollback(t);
       return rc;
@@ -282,7 +292,8 @@ int custos__store_create_schema(custos_txn *t, custos_err *err) {
   return rc;
 }
 
-int custos__store_check_schema(custos_store *s, bool migrate, custos_err *err) {
+int custos__store_check_schema(custos_store *s, bool migrate, custos__migrate_cb after_step,
+                               void *ctx, custos_err *err) {
   int v = 0;
   int rc = custos__store_schema_version(s, &v, err);
   if (rc != CUSTOS_OK) return rc;
@@ -298,7 +309,7 @@ int custos__store_check_schema(custos_store *s, bool migrate, custos_err *err) {
                        "the database has schema version %d, older than this custos's %d", v,
                        CUSTOS_SCHEMA_VERSION);
   }
-  return custos__store_migrate(s, CUSTOS_SCHEMA_VERSION, err);
+  return custos__store_migrate(s, CUSTOS_SCHEMA_VERSION, after_step, ctx, err);
 }
 
 /* ---- transactions ------------------------------------------------------------------ */
@@ -604,6 +615,121 @@ int custos__store_user_set_training(custos_txn *t, int64_t id, const char *until
   return OPS(t)->user_set_training(t, id, until, err);
 }
 
+/* ---- the audit log's rows
+ * ------------------------------------------------------------------------------ */
+
+static int audit_idx_check(int64_t idx, const char *what, custos_err *err) {
+  if (idx < 0) return custos__err(err, CUSTOS_EINVAL, MOD, "%s: negative index", what);
+  return CUSTOS_OK;
+}
+
+/* A blob of min..max bytes. */
+static int audit_len_check(const void *p, size_t len, size_t min, size_t max, const char *what,
+                           custos_err *err) {
+  if ((p == NULL && len > 0) || len < min || len > max) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "%s: %zu bytes, expected %zu..%zu", what, len, min,
+                       max);
+  }
+  return CUSTOS_OK;
+}
+
+int custos__store_audit_head_get(custos_txn *t, uint8_t *out, size_t cap, size_t *len,
+                                 custos_err *err) {
+  int rc;
+  *len = 0;
+  if ((rc = txn_check(t, false, err))) return rc;
+  return OPS(t)->audit_head_get(t, out, cap, len, err);
+}
+
+int custos__store_audit_head_put(custos_txn *t, const uint8_t *blob, size_t len, custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, true, err)) ||
+      (rc = audit_len_check(blob, len, 8, CUSTOS_STORE_AUDIT_HEAD_MAX, "audit head", err)))
+    return rc;
+  return OPS(t)->audit_head_put(t, blob, len, err);
+}
+
+int custos__store_audit_entry_add(custos_txn *t, int64_t idx, const void *data, size_t len,
+                                  const uint8_t leaf[32], custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, true, err)) || (rc = audit_idx_check(idx, "audit entry", err)) ||
+      (rc = audit_len_check(data, len, 1, CUSTOS_STORE_AUDIT_ENTRY_MAX, "audit entry", err)))
+    return rc;
+  return OPS(t)->audit_entry_add(t, idx, data, len, leaf, err);
+}
+
+int custos__store_audit_entry_get(custos_txn *t, int64_t idx, custos_buf *out, custos_err *err) {
+  int rc;
+  custos__buf_reset(out);
+  if ((rc = txn_check(t, false, err)) || (rc = audit_idx_check(idx, "audit entry", err))) return rc;
+  return OPS(t)->audit_entry_get(t, idx, out, err);
+}
+
+int custos__store_audit_entry_scan(custos_txn *t, int64_t first, custos__audit_entry_cb cb,
+                                   void *ctx, custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, false, err)) || (rc = audit_idx_check(first, "audit entry", err)))
+    return rc;
+  return OPS(t)->audit_entry_scan(t, first, cb, ctx, err);
+}
+
+int custos__store_audit_entry_count(custos_txn *t, int64_t *n, custos_err *err) {
+  int rc;
+  *n = 0;
+  if ((rc = txn_check(t, false, err))) return rc;
+  return OPS(t)->audit_entry_count(t, n, err);
+}
+
+static int audit_level_check(int level, int min, custos_err *err) {
+  if (level < min || level >= CUSTOS_STORE_AUDIT_LEVELS) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "audit node: level %d outside %d..%d", level, min,
+                       CUSTOS_STORE_AUDIT_LEVELS - 1);
+  }
+  return CUSTOS_OK;
+}
+
+int custos__store_audit_node_put(custos_txn *t, int level, int64_t idx, const uint8_t hash[32],
+                                 custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, true, err)) || (rc = audit_level_check(level, 1, err)) ||
+      (rc = audit_idx_check(idx, "audit node", err)))
+    return rc;
+  return OPS(t)->audit_node_put(t, level, idx, hash, err);
+}
+
+int custos__store_audit_node_get(custos_txn *t, int level, int64_t idx, uint8_t hash[32],
+                                 custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, false, err)) || (rc = audit_level_check(level, 0, err)) ||
+      (rc = audit_idx_check(idx, "audit node", err)))
+    return rc;
+  return OPS(t)->audit_node_get(t, level, idx, hash, err);
+}
+
+int custos__store_audit_checkpoint_add(custos_txn *t, int64_t size, const char *note, size_t len,
+                                       custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, true, err)) || (rc = audit_idx_check(size, "audit checkpoint", err)) ||
+      (rc = audit_len_check(note, len, 1, CUSTOS_STORE_AUDIT_NOTE_MAX, "audit checkpoint", err)))
+    return rc;
+  return OPS(t)->audit_checkpoint_add(t, size, note, len, err);
+}
+
+int custos__store_audit_checkpoint_count(custos_txn *t, int64_t *n, custos_err *err) {
+  int rc;
+  *n = 0;
+  if ((rc = txn_check(t, false, err))) return rc;
+  return OPS(t)->audit_checkpoint_count(t, n, err);
+}
+
+int custos__store_audit_checkpoint_get(custos_txn *t, int64_t i, custos_buf *out, custos_err *err) {
+  int rc;
+  custos__buf_reset(out);
+  if ((rc = txn_check(t, false, err)) || (rc = audit_idx_check(i, "audit checkpoint", err)))
+    return rc;
+  return OPS(t)->audit_checkpoint_get(t, i, out, err);
+}
+
 /* ---- counts
  * ---------------------------------------------------------------------------------------------- */
 
@@ -615,4 +741,62 @@ int custos__store_count(custos_txn *t, custos__store_table table, int64_t *n, cu
     return custos__err(err, CUSTOS_EINVAL, MOD, "no table %d", (int)table);
   }
   return OPS(t)->count(t, table, n, err);
+}
+
+/* ---- the import: erasing a field, de-duplication cases
+ * ------------------------------------------------------------ */
+
+int custos__store_sensitive_purge(custos_txn *t, custos__sensitive_field f, int64_t *n,
+                                  custos_err *err) {
+  int rc;
+  *n = 0;
+  if ((rc = txn_check(t, true, err)) || (rc = field_check(f, err))) return rc;
+  return OPS(t)->sensitive_purge(t, f, n, err);
+}
+
+int custos__store_compact(custos_store *s, custos_err *err) {
+  if (s->open_txn != NULL) {
+    return custos__err(err, CUSTOS_EINTERNAL, MOD, "compaction inside a transaction");
+  }
+  return s->ops->compact(s, err);
+}
+
+int custos__store_dedup_case_add(custos_txn *t, const custos__dedup_case *c, int64_t *id,
+                                 custos_err *err) {
+  int rc;
+  *id = 0;
+  if ((rc = txn_check(t, true, err)) || (rc = id_check(c->holder_a, "holder", err)) ||
+      (rc = id_check(c->holder_b, "holder", err)) || (rc = id_check(c->photo_a, "photo", err)) ||
+      (rc = id_check(c->photo_b, "photo", err)))
+    return rc;
+  if (c->holder_a == c->holder_b) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "a duplicate case names the same holder twice");
+  }
+  if (!isfinite(c->distance) || c->distance < 0) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "a duplicate case's distance is not >= 0");
+  }
+  if ((rc = custos__text_check(c->created, "created", CUSTOS_TIMESTAMP_LEN, false, err))) return rc;
+  return OPS(t)->dedup_case_add(t, c, id, err);
+}
+
+int custos__store_dedup_case_open_exists(custos_txn *t, int64_t a, int64_t b, bool *exists,
+                                         custos_err *err) {
+  int rc;
+  *exists = false;
+  if ((rc = txn_check(t, false, err))) return rc;
+  return OPS(t)->dedup_case_open_exists(t, a, b, exists, err);
+}
+
+int custos__store_dedup_case_count(custos_txn *t, bool open_only, int64_t *n, custos_err *err) {
+  int rc;
+  *n = 0;
+  if ((rc = txn_check(t, false, err))) return rc;
+  return OPS(t)->dedup_case_count(t, open_only, n, err);
+}
+
+int custos__store_dedup_case_foreach(custos_txn *t, custos__dedup_case_cb cb, void *ctx,
+                                     custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, false, err))) return rc;
+  return OPS(t)->dedup_case_foreach(t, cb, ctx, err);
 }

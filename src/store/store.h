@@ -36,9 +36,10 @@
 
 #include "custos/core.h"
 #include "custos/error.h"
+#include "util/util.h"
 
 /* The schema version this build writes; see migrations in docs/store.md. */
-#define CUSTOS_SCHEMA_VERSION 2
+#define CUSTOS_SCHEMA_VERSION 4
 
 /* Limits, in bytes without the terminating NUL. */
 #define CUSTOS_LICENSE_MAX 32      /* licence number: printable ASCII, no spaces */
@@ -86,10 +87,17 @@ const char *custos__store_backend(const custos_store *s);
  * CUSTOS_ECORRUPT when the database holds tables but is not custos's. */
 int custos__store_schema_version(custos_store *s, int *version, custos_err *err);
 
+/* Called inside the transaction of each migration step, after the step: a
+ * non-zero return rolls the step back and becomes the migration's result.
+ * Core records each step in the audit log this way (GOV-20). */
+typedef int (*custos__migrate_cb)(custos_txn *t, int version, void *ctx, custos_err *err);
+
 /* Applies the migrations after the current version up to target (at most
  * CUSTOS_SCHEMA_VERSION), each in its own transaction together with the new
- * version number.  Refuses a database newer than target (CUSTOS_EVERSION). */
-int custos__store_migrate(custos_store *s, int target, custos_err *err);
+ * version number and, when after_step is not NULL, what it does.  Refuses a
+ * database newer than target (CUSTOS_EVERSION). */
+int custos__store_migrate(custos_store *s, int target, custos__migrate_cb after_step, void *ctx,
+                          custos_err *err);
 
 /* Inside t (a write transaction on an empty database): applies every
  * migration up to CUSTOS_SCHEMA_VERSION, so that custos init can create the
@@ -100,8 +108,10 @@ int custos__store_create_schema(custos_txn *t, custos_err *err);
 
 /* Checks an opened database's schema: an empty one is CUSTOS_ENOENT ("not
  * initialised"), a newer one CUSTOS_EVERSION, an older one is migrated
- * forward when migrate is true and CUSTOS_EVERSION otherwise. */
-int custos__store_check_schema(custos_store *s, bool migrate, custos_err *err);
+ * forward when migrate is true (after_step and ctx as for
+ * custos__store_migrate) and CUSTOS_EVERSION otherwise. */
+int custos__store_check_schema(custos_store *s, bool migrate, custos__migrate_cb after_step,
+                               void *ctx, custos_err *err);
 
 /* ---- transactions --------------------------------------------------------- */
 
@@ -305,6 +315,123 @@ int custos__store_user_unlock(custos_txn *t, int64_t id, custos_err *err);
  * none).  CUSTOS_ENOENT, CUSTOS_EINVAL. */
 int custos__store_user_set_training(custos_txn *t, int64_t id, const char *until, custos_err *err);
 
+/* ---- the audit log's rows (GOV-20) ------------------------------------------------ */
+
+/*
+ * The tables behind the audit log (docs/store.md, schema step 3).  The store
+ * keeps bytes and hashes; what they mean is src/audit's business, whose
+ * custos_audit_store on an open transaction (src/audit/dbstore.c) is the only
+ * caller.  Every function runs inside the caller's transaction, so an entry
+ * commits or rolls back with the change it records.  Indexes are >= 0 (the
+ * log's uint64 positions, limited to INT64_MAX by the databases' integers).
+ */
+#define CUSTOS_STORE_AUDIT_ENTRY_MAX 8192 /* bytes of an entry (CUSTOS_AUDIT_ENTRY_MAX) */
+#define CUSTOS_STORE_AUDIT_NOTE_MAX 16384 /* bytes of a checkpoint note (CUSTOS_AUDIT_NOTE_MAX) */
+#define CUSTOS_STORE_AUDIT_HEAD_MAX 2056  /* bytes of the head blob: 8 + 64 hashes */
+#define CUSTOS_STORE_AUDIT_LEVELS 64      /* node levels 0..63; level 0 is the leaf hash */
+
+/* Reads the head blob (the log's compact range) into out[0..cap) and its
+ * length into *len.  CUSTOS_ENOENT when none was ever written. */
+int custos__store_audit_head_get(custos_txn *t, uint8_t *out, size_t cap, size_t *len,
+                                 custos_err *err);
+
+/* Writes the head blob (8..CUSTOS_STORE_AUDIT_HEAD_MAX bytes), replacing it. */
+int custos__store_audit_head_put(custos_txn *t, const uint8_t *blob, size_t len, custos_err *err);
+
+/* Stores entry idx (1..CUSTOS_STORE_AUDIT_ENTRY_MAX bytes) with its leaf
+ * hash.  CUSTOS_ECONFLICT when entry idx exists. */
+int custos__store_audit_entry_add(custos_txn *t, int64_t idx, const void *data, size_t len,
+                                  const uint8_t leaf[32], custos_err *err);
+
+/* Reads entry idx's bytes into *out (reset first).  CUSTOS_ENOENT. */
+int custos__store_audit_entry_get(custos_txn *t, int64_t idx, custos_buf *out, custos_err *err);
+
+/* Receives each entry of a scan; data is valid only during the call.  A
+ * non-zero return stops the scan and becomes its result. */
+typedef int (*custos__audit_entry_cb)(void *ctx, int64_t idx, const void *data, size_t len);
+
+/* Calls cb for every stored entry with an index >= first, in index order. */
+int custos__store_audit_entry_scan(custos_txn *t, int64_t first, custos__audit_entry_cb cb,
+                                   void *ctx, custos_err *err);
+
+/* Number of stored entries (rows counted, whatever the head says). */
+int custos__store_audit_entry_count(custos_txn *t, int64_t *n, custos_err *err);
+
+/* Stores the hash of perfect subtree (level, idx), level 1..63 (level 0 is
+ * the leaf hash, stored with its entry).  CUSTOS_ECONFLICT when that node
+ * exists. */
+int custos__store_audit_node_put(custos_txn *t, int level, int64_t idx, const uint8_t hash[32],
+                                 custos_err *err);
+
+/* Reads the hash of (level, idx); level 0 is entry idx's leaf hash.
+ * CUSTOS_ENOENT. */
+int custos__store_audit_node_get(custos_txn *t, int level, int64_t idx, uint8_t hash[32],
+                                 custos_err *err);
+
+/* Stores a signed checkpoint note (1..CUSTOS_STORE_AUDIT_NOTE_MAX bytes) for
+ * tree size `size`, as number custos__store_audit_checkpoint_count. */
+int custos__store_audit_checkpoint_add(custos_txn *t, int64_t size, const char *note, size_t len,
+                                       custos_err *err);
+
+/* Number of checkpoint slots: one more than the highest stored number, so a
+ * deleted checkpoint shows as a gap (CUSTOS_ENOENT from _get) rather than
+ * renumbering the later ones. */
+int custos__store_audit_checkpoint_count(custos_txn *t, int64_t *n, custos_err *err);
+
+/* Reads checkpoint number i (0 = the oldest) into *out (reset first).
+ * CUSTOS_ENOENT when there is none with that number. */
+int custos__store_audit_checkpoint_get(custos_txn *t, int64_t i, custos_buf *out, custos_err *err);
+
+/* ---- the import: erasing a field, de-duplication cases (docs/import.md) ---------- */
+
+/* GOV-19: erases field f of every holder and sets *n to the number of values
+ * erased.  secure_delete overwrites them in the pages; custos__store_compact
+ * then removes them from the files. */
+int custos__store_sensitive_purge(custos_txn *t, custos__sensitive_field f, int64_t *n,
+                                  custos_err *err);
+
+/* Outside any transaction: moves everything into the main file and rebuilds
+ * it, so that erased values are gone from the database's files (SQLite: WAL
+ * checkpoint with truncation, VACUUM, checkpoint again).  CUSTOS_EDB when
+ * another connection keeps the log from being emptied (a reader open);
+ * CUSTOS_EINTERNAL inside a transaction. */
+int custos__store_compact(custos_store *s, custos_err *err);
+
+/* A possible_duplicate case opened at enrolment: holder_b's new photo came
+ * closer than the policy's dedup_threshold to holder_a's photo.  The request
+ * workflow (issue 7) will fold these into its cases.  The distance is for
+ * examiners only: never shown to anyone else, never logged. */
+typedef struct custos__dedup_case {
+  int64_t id;                             /* assigned by the store, > 0 */
+  int64_t holder_a;                       /* the holder already in the gallery */
+  int64_t holder_b;                       /* the holder whose photo was just enrolled */
+  int64_t photo_a;                        /* holder_a's photo that came close */
+  int64_t photo_b;                        /* holder_b's new photo */
+  double distance;                        /* descriptor distance, >= 0, finite */
+  bool open;                              /* open (for an examiner) or closed */
+  char created[CUSTOS_TIMESTAMP_LEN + 1]; /* UTC, YYYY-MM-DDTHH:MM:SSZ */
+} custos__dedup_case;
+
+/* Opens a case (c->id and c->open ignored: a new case is open), sets *id.
+ * CUSTOS_EINVAL (the same holder twice, a bad distance), CUSTOS_ENOENT (no
+ * such holder or photo), CUSTOS_ECONFLICT (a case for these two photos). */
+int custos__store_dedup_case_add(custos_txn *t, const custos__dedup_case *c, int64_t *id,
+                                 custos_err *err);
+
+/* Whether an open case names holders a and b (in either order). */
+int custos__store_dedup_case_open_exists(custos_txn *t, int64_t a, int64_t b, bool *exists,
+                                         custos_err *err);
+
+/* Number of cases; only the open ones when open_only. */
+int custos__store_dedup_case_count(custos_txn *t, bool open_only, int64_t *n, custos_err *err);
+
+/* Receives each case; a non-zero return stops the iteration. */
+typedef int (*custos__dedup_case_cb)(const custos__dedup_case *c, void *ctx);
+
+/* Calls cb for every case in id order. */
+int custos__store_dedup_case_foreach(custos_txn *t, custos__dedup_case_cb cb, void *ctx,
+                                     custos_err *err);
+
 /* ---- counts -------------------------------------------------------------------- */
 
 typedef enum custos__store_table {
@@ -340,7 +467,14 @@ void custos__date_today(char out[CUSTOS_DATE_LEN + 1]);
 /* The current UTC time as YYYY-MM-DDTHH:MM:SSZ. */
 void custos__timestamp_now(char out[CUSTOS_TIMESTAMP_LEN + 1]);
 
-/* Whether s (len bytes) is valid UTF-8 without control characters. */
+/* Decodes the UTF-8 sequence at s[*i] (*i < len): on success *cp is its code
+ * point and *i moves past it.  False for a truncated sequence, a stray
+ * continuation byte, an overlong form, a surrogate or a code point past
+ * U+10FFFF.  What a text may contain is the caller's rule. */
+bool custos__utf8_next(const char *s, size_t len, size_t *i, uint32_t *cp);
+
+/* Whether s (len bytes) is valid UTF-8 without control characters (C0, DEL,
+ * C1) or the line and paragraph separators U+2028 and U+2029. */
 bool custos__utf8_printable(const char *s, size_t len);
 
 /* Checks a text field: present (unless may_be_empty), at most max bytes,

@@ -19,7 +19,9 @@
  * - keep the template generation in meta ("templates_generation") and change
  *   it in the same transaction as any template insert or delete;
  * - store a template as 128 little-endian IEEE 754 binary32 values;
- * - never return a sensitive value: there is no operation that could.
+ * - never return a sensitive value: there is no operation that could;
+ * - store audit entries, hashes, the head blob and checkpoint notes byte for
+ *   byte, and never update or delete an audit row: the log only grows.
  */
 #ifndef CUSTOS_STORE_BACKEND_H
 #define CUSTOS_STORE_BACKEND_H
@@ -133,6 +135,73 @@ typedef struct custos__store_ops {
 
   /* Counts the rows of a table. */
   int (*count)(custos_txn *t, custos__store_table table, int64_t *n, custos_err *err);
+
+  /* ---- the audit log (store.h "the audit log's rows") ---- */
+
+  /* Reads the head blob into out[cap], its length into *len; CUSTOS_ENOENT
+   * when there is none, CUSTOS_ECORRUPT when it is longer than cap. */
+  int (*audit_head_get)(custos_txn *t, uint8_t *out, size_t cap, size_t *len, custos_err *err);
+
+  /* Inserts or replaces the one head row. */
+  int (*audit_head_put)(custos_txn *t, const uint8_t *blob, size_t len, custos_err *err);
+
+  /* Inserts entry idx with its bytes and 32-byte leaf hash; CUSTOS_ECONFLICT
+   * when idx exists. */
+  int (*audit_entry_add)(custos_txn *t, int64_t idx, const void *data, size_t len,
+                         const uint8_t leaf[32], custos_err *err);
+
+  /* Appends entry idx's bytes to out (already reset); CUSTOS_ENOENT. */
+  int (*audit_entry_get)(custos_txn *t, int64_t idx, custos_buf *out, custos_err *err);
+
+  /* Calls cb for each entry with idx >= first in idx order, with a cursor (not
+   * all rows in memory); a non-zero return of cb stops and is returned. */
+  int (*audit_entry_scan)(custos_txn *t, int64_t first, custos__audit_entry_cb cb, void *ctx,
+                          custos_err *err);
+
+  /* Counts the entry rows. */
+  int (*audit_entry_count)(custos_txn *t, int64_t *n, custos_err *err);
+
+  /* Inserts node (level >= 1, idx); CUSTOS_ECONFLICT when it exists. */
+  int (*audit_node_put)(custos_txn *t, int level, int64_t idx, const uint8_t hash[32],
+                        custos_err *err);
+
+  /* Reads node (level, idx), level 0 being entry idx's leaf hash;
+   * CUSTOS_ENOENT, CUSTOS_ECORRUPT when the stored hash is not 32 bytes. */
+  int (*audit_node_get)(custos_txn *t, int level, int64_t idx, uint8_t hash[32], custos_err *err);
+
+  /* Inserts a checkpoint numbered one past the highest stored (0 first). */
+  int (*audit_checkpoint_add)(custos_txn *t, int64_t size, const char *note, size_t len,
+                              custos_err *err);
+
+  /* One past the highest stored checkpoint number (0 when none). */
+  int (*audit_checkpoint_count)(custos_txn *t, int64_t *n, custos_err *err);
+
+  /* Appends checkpoint number i's note to out (already reset); CUSTOS_ENOENT. */
+  int (*audit_checkpoint_get)(custos_txn *t, int64_t i, custos_buf *out, custos_err *err);
+
+  /* ---- the import (store.h "the import") ---- */
+
+  /* Deletes field f of every holder; *n: rows deleted. */
+  int (*sensitive_purge)(custos_txn *t, custos__sensitive_field f, int64_t *n, custos_err *err);
+
+  /* Outside a transaction: empties the write-ahead log into the main file
+   * and rebuilds the file, so that no deleted value stays in any of its
+   * files; CUSTOS_EDB when another connection prevents it. */
+  int (*compact)(custos_store *s, custos_err *err);
+
+  /* Inserts an open case with the given created time; CUSTOS_ENOENT (a
+   * holder or photo), CUSTOS_ECONFLICT (a case for the same two photos). */
+  int (*dedup_case_add)(custos_txn *t, const custos__dedup_case *c, int64_t *id, custos_err *err);
+
+  /* Whether an open case names holders a and b, either way round. */
+  int (*dedup_case_open_exists)(custos_txn *t, int64_t a, int64_t b, bool *exists,
+                                custos_err *err);
+
+  /* Counts cases (open ones only when open_only). */
+  int (*dedup_case_count)(custos_txn *t, bool open_only, int64_t *n, custos_err *err);
+
+  /* Calls cb for each case in id order; a non-zero return of cb stops. */
+  int (*dedup_case_foreach)(custos_txn *t, custos__dedup_case_cb cb, void *ctx, custos_err *err);
 } custos__store_ops;
 
 /* What every backend's store and transaction start with; a backend embeds

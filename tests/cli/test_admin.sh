@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # custos init, status and user administration driven through the real binary:
-# creating a database (and refusing to create one twice), status --json,
+# creating a database and its audit log key (and refusing to create either
+# twice), status --json,
 # adding users as an administrator, as a non-administrator and with a wrong
 # password, input checks, locking and unlocking, and refusing a database
 # written by a newer custos.
@@ -43,11 +44,23 @@ expect_status 0 "init" env CUSTOS_NEW_PASSWORD="$ADMIN_PW" \
   "$CUSTOS" init --admin alice --policy "$T/policy.json"
 expect_grep 'alice' "$T/out" "init names the administrator"
 [ "$(stat -c %a "$CUSTOS_DB")" = 600 ] && ok || fail "the database is readable by others"
+# The audit log's signing key beside the database, and its public key printed.
+[ "$(stat -c %a "$CUSTOS_DB.logkey")" = 600 ] && ok || fail "the log key file is not mode 0600"
+expect_grep 'audit log key .*: [^ ]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$' "$T/out" "init prints the log key"
+sed -n 's/^audit log key .*: //p' "$T/out" >"$T/init-key"
+expect_no_grep 'PRIVATE' "$T/out" "init does not print the signing key"
 cp "$CUSTOS_DB" "$T/before-second-init.db"
 expect_status 3 "init twice" env CUSTOS_NEW_PASSWORD="$ADMIN_PW" "$CUSTOS" init --admin mallory
 expect_grep 'already exists' "$T/err" "init twice: says a database exists"
 expect_lines 2 "$T/err" "init twice: one line and a hint"
 expect_same_file "$CUSTOS_DB" "$T/before-second-init.db" "init twice: the database is untouched"
+# A key file left where init would write one is never overwritten.
+printf 'someone else\n' >"$T/other.db.logkey"
+expect_status 3 "init over an existing key file" env CUSTOS_NEW_PASSWORD="$ADMIN_PW" \
+  "$CUSTOS" init --admin alice --db "$T/other.db"
+expect_grep 'key file already exists' "$T/err" "existing key file: said so"
+[ ! -e "$T/other.db" ] && ok || fail "init over a key file created a database"
+[ "$(cat "$T/other.db.logkey")" = "someone else" ] && ok || fail "the existing key file was changed"
 
 # --- status -------------------------------------------------------------------
 expect_status 0 "status" "$CUSTOS" status
@@ -64,8 +77,15 @@ done
 want=$(sha256sum "$T/policy.json" | cut -d' ' -f1)
 [ "$(json_get "$T/out" 'd["policy_sha256"]')" = "$want" ] && ok ||
   fail "status --json: policy_sha256 is the file's SHA-256"
+# The audit log: init's entries and its first signed checkpoint.
+[ "$(json_get "$T/out" 'd["audit_entries"]')" = 3 ] && ok ||
+  fail "status --json: audit_entries (log.init, policy.set, user.add)"
+[ "$(json_get "$T/out" 'd["checkpoint"]["size"]')" = 3 ] && ok || fail "status --json: checkpoint size"
+[ "$(json_get "$T/out" 'len(d["checkpoint"]["root"])')" = 64 ] && ok || fail "status --json: checkpoint root"
+[ "$(json_get "$T/out" 'd["log_key"]')" = "$(cat "$T/init-key")" ] && ok ||
+  fail "status --json: log_key is the one init printed"
 # Parts that do not exist yet are absent, not faked.
-for key in cases audit_entries checkpoint models; do
+for key in cases models; do
   [ "$(json_get "$T/out" "'$key' in d")" = False ] && ok || fail "status --json: $key present"
 done
 expect_status 0 "status with --db" "$CUSTOS" status --json --db "$CUSTOS_DB"

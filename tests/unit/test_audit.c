@@ -4,8 +4,10 @@
  * (tests/data/merkle-vectors), the entry format (GOV-20) and what it refuses
  * (GOV-18), keys and signed notes against the Go reference's published
  * example, checkpoints, the log over the in-memory store with every kind of
- * tampering `audit verify` must detect, and tools/verify-proof on proofs made
- * here, good and tampered.
+ * tampering `audit verify` must detect, the same log on the SQLite store through
+ * custos__audit_dbstore (an entry commits and rolls back with the change it
+ * records, and a failing append fails the change), and tools/verify-proof on
+ * proofs made here, good and tampered.
  *
  * `test_audit --verify-proof PATH` runs only the verify-proof group with that
  * binary (the CTest test verify_proof_tool); without it the group looks for
@@ -35,6 +37,7 @@
 
 #include "audit/audit.h"
 #include "custos/custos.h"
+#include "store/store.h"
 
 #ifndef CUSTOS_TEST_DATA
 #define CUSTOS_TEST_DATA "tests/data"
@@ -640,6 +643,45 @@ static void test_entry_gov20(void **state) {
 
   /* Too small a buffer. */
   assert_int_equal(custos_audit_entry_encode(&e, out, 40, &len, &err), CUSTOS_ETOOBIG);
+
+  /* The detail keys that carry what the rules have the log record, each
+   * with a value of its type accepted and one outside it refused: GOV-10
+   * (decision, immigration_related, stage), GOV-11 (stage), GOV-13
+   * (trained_until), GOV-14 (threshold), GOV-15 (mark, outcome), GOV-17
+   * (response), GOV-22 (checkpoint_size), user changes (role, the role
+   * names of custos_role) and migrations (schema_version). */
+  static const struct {
+    const char *key, *good, *bad;
+  } kinds[] = {
+      {"decision", "approve", "maybe"},
+      {"immigration_related", "no", "unknown"},
+      {"stage", "governor", "director"},
+      {"trained_until", "2031-06-30", "2031-02-30"},
+      {"trained_until", "none", "never"},
+      {"trained_until", "1970-01-01", "1969-12-31"},
+      {"threshold", "0.6", "0.6.1"},
+      {"mark", "possible_match", "match"},
+      {"outcome", "no_identification", "identified"},
+      {"response", "limited_identity", "full_identity"},
+      {"checkpoint_size", "1000", "01000"},
+      {"role", "intake", "staffer"},
+      {"role", "admin", "administrator"},
+      {"schema_version", "3", "three"},
+  };
+  for (size_t i = 0; i < CUSTOS_ARRAY_LEN(kinds); i++) {
+    custos_audit_detail dg = {kinds[i].key, kinds[i].good}, db = {kinds[i].key, kinds[i].bad};
+    custos_audit_entry x = {.time = 1, .actor = "system", .action = "x.y", .n_detail = 1};
+    x.detail = &dg;
+    if (custos_audit_entry_encode(&x, out, sizeof out, &len, &err) != 0) {
+      fail_msg("%s=%s refused: %s", kinds[i].key, kinds[i].good, err.message);
+    }
+    x.detail = &db;
+    if (custos_audit_entry_encode(&x, out, sizeof out, &len, &err) != CUSTOS_EINVAL) {
+      fail_msg("%s=%s accepted", kinds[i].key, kinds[i].bad);
+    }
+    assert_non_null(strstr(err.message, kinds[i].key));
+    assert_null(strstr(err.message, kinds[i].bad)); /* the message never quotes a value */
+  }
 }
 
 /* Decoding refuses every spelling but the canonical one. */
@@ -1485,8 +1527,17 @@ static void test_log_deleted_entry(void **state) {
   assert_int_equal(custos__audit_memstore_delete_entry(f.mem, 31), 0);
   custos_audit_verify_report rep;
   assert_int_equal(verify_log(&f, &rep, NULL, 0), CUSTOS_EVERIFY);
-  assert_non_null(strstr(rep.first_problem, "60 entries, the store holds 59"));
+  /* The first entry out of place is named; the count follows. */
+  assert_int_equal(rep.first_bad_entry, 31);
+  assert_non_null(strstr(rep.first_problem, "entry 31: its seq is 32"));
   assert_true(rep.problems > 2);
+  /* Removed at the end: only the count and the checkpoints show it. */
+  fixture g;
+  fixture_open(&g, 5, 0);
+  assert_int_equal(custos__audit_memstore_delete_entry(g.mem, 4), 0);
+  assert_int_equal(verify_log(&g, &rep, NULL, 0), CUSTOS_EVERIFY);
+  assert_non_null(strstr(rep.first_problem, "5 entries, the store holds 4"));
+  fixture_close(&g);
   fixture_close(&f);
 }
 
@@ -1514,7 +1565,8 @@ static void test_log_inserted_entry(void **state) {
   assert_int_equal(custos__audit_memstore_insert_entry(f.mem, 12, enc, len), 0);
   custos_audit_verify_report rep;
   assert_int_equal(verify_log(&f, &rep, NULL, 0), CUSTOS_EVERIFY);
-  assert_non_null(strstr(rep.first_problem, "the store holds 61"));
+  assert_int_equal(rep.first_bad_entry, 12);
+  assert_non_null(strstr(rep.first_problem, "entry 12"));
   /* With the head patched too, the entries still disagree with the tree. */
   custos_audit_range head;
   assert_int_equal(f.st.read_head(f.st.ctx, &head, &err), 0);
@@ -1542,7 +1594,7 @@ static void test_log_truncated(void **state) {
   assert_int_equal(custos__audit_memstore_truncate(f.mem, 45, false), 0);
   custos_audit_verify_report rep;
   assert_int_equal(verify_log(&f, &rep, NULL, 0), CUSTOS_EVERIFY);
-  assert_non_null(strstr(rep.first_problem, "the store holds 45"));
+  assert_non_null(strstr(rep.first_problem, "holds only 45 entries (truncated)"));
 
   /* Cut off with head and checkpoints rewritten: consistent with itself, so
    * only the auditor's pinned checkpoint shows it. */
@@ -1726,6 +1778,344 @@ static void test_alloc_failures(void **state) {
     assert_true(rc == CUSTOS_OK || rc == CUSTOS_ENOMEM || rc == CUSTOS_EVERIFY);
   }
   fixture_close(&f);
+}
+
+/* ---- the log on the SQLite store (src/audit/dbstore.c) --------------------------------------- */
+
+typedef struct dbfix {
+  custos_store *s;             /* a database at the latest schema in tmpdir */
+  custos_audit_signer *signer; /* the log's key */
+  custos_audit_log_config cfg; /* origin, interval */
+  char path[PATH_MAX];         /* the database file */
+} dbfix;
+
+static void dbfix_open(dbfix *f, uint64_t every) {
+  custos_err err;
+  memset(f, 0, sizeof *f);
+  make_tmpdir();
+  snprintf(f->path, sizeof f->path, "%s/custos.db", tmpdir);
+  assert_int_equal(custos__store_open(f->path, CUSTOS__STORE_CREATE, &f->s, &err), 0);
+  assert_int_equal(custos__store_migrate(f->s, CUSTOS_SCHEMA_VERSION, NULL, NULL, &err), 0);
+  assert_int_equal(custos__audit_signer_generate(ORIGIN, &f->signer, &err), 0);
+  f->cfg = (custos_audit_log_config){ORIGIN, every};
+}
+
+static void dbfix_close(dbfix *f) {
+  custos__store_close(f->s);
+  custos__audit_signer_free(f->signer);
+  rm_tmpdir();
+}
+
+/* A transaction and a log over it; the log is closed by db_end. */
+static custos_txn *db_begin(dbfix *f, bool write, custos_audit_store *st, custos_audit_log **log) {
+  custos_err err;
+  custos_txn *t = NULL;
+  assert_int_equal(custos__store_begin(f->s, write, &t, &err), 0);
+  custos__audit_dbstore(t, st);
+  assert_int_equal(custos__audit_log_open(st, &f->cfg, f->signer, NULL, log, &err), 0);
+  return t;
+}
+
+static void db_end(custos_txn *t, custos_audit_log *log, bool commit) {
+  custos_err err;
+  custos__audit_log_close(log);
+  if (commit) {
+    assert_int_equal(custos__store_commit(t, &err), 0);
+  } else {
+    custos__store_rollback(t);
+  }
+}
+
+static uint64_t db_size(dbfix *f) {
+  custos_audit_store st;
+  custos_audit_log *log;
+  custos_err err;
+  uint64_t size = 0, count = 0;
+  custos_txn *t = db_begin(f, false, &st, &log);
+  assert_int_equal(custos__audit_log_head(log, &size, NULL, &err), 0);
+  assert_int_equal(st.count_entries(st.ctx, &count, &err), 0);
+  assert_int_equal(size, count);
+  db_end(t, log, false);
+  return size;
+}
+
+static int db_verify(dbfix *f, custos_audit_verify_report *rep) {
+  custos_audit_store st;
+  custos_audit_log *log;
+  custos_err err;
+  custos_txn *t = db_begin(f, false, &st, &log);
+  int rc = custos__audit_log_verify(log, NULL, 0, rep, &err);
+  db_end(t, log, false);
+  return rc;
+}
+
+/* Counts scanned entries in seen[0], checking they come in index order from
+ * the first one scanned (seen[1]: the next index expected, 0 before any). */
+static int scan_count(void *arg, uint64_t index, const void *data, size_t len) {
+  uint64_t *seen = arg;
+  (void)data;
+  if (seen[0] > 0 && index != seen[1]) return -1;
+  seen[0]++;
+  seen[1] = index + 1;
+  return len > 0 ? 0 : -1;
+}
+
+/* Each append in its own transaction, as an action makes it: the same roots,
+ * proofs and checkpoints as the textbook tree; the intact log verifies. */
+static void test_dbstore_log(void **state) {
+  (void)state;
+  dbfix f;
+  dbfix_open(&f, 8);
+  custos_err err;
+  enum { N = 70 };
+  custos_audit_hash lh[N], ref;
+  custos_buf b;
+  custos__buf_init(&b, CUSTOS_AUDIT_ENTRY_MAX);
+  for (uint64_t i = 0; i < N; i++) {
+    custos_audit_store st;
+    custos_audit_log *log;
+    custos_audit_named_hash h;
+    custos_audit_detail d;
+    char case_id[32];
+    custos_audit_entry e = entry_for(i, &h, &d, case_id);
+    uint64_t idx = 99;
+    custos_audit_hash root;
+    custos_txn *t = db_begin(&f, true, &st, &log);
+    assert_int_equal(custos__audit_log_append(log, &e, &idx, &root, &err), 0);
+    assert_int_equal(idx, i);
+    assert_int_equal(st.read_entry(st.ctx, i, &b, &err), 0);
+    custos_audit_leaf_hash(b.data, b.len, &lh[i]);
+    ref_mth(lh, i + 1, &ref);
+    assert_hash_equal(&root, &ref);
+    db_end(t, log, true);
+  }
+  custos_audit_store st;
+  custos_audit_log *log;
+  custos_txn *t = db_begin(&f, false, &st, &log);
+  uint64_t n_cps = 0;
+  assert_int_equal(st.count_checkpoints(st.ctx, &n_cps, &err), 0);
+  assert_int_equal(n_cps, N / 8);
+  /* The stored subtrees are the textbook tree's. */
+  for (unsigned level = 0; level < 7; level++) {
+    for (uint64_t k = 0; ((k + 1) << level) <= N; k++) {
+      custos_audit_hash got;
+      assert_int_equal(st.get_node(st.ctx, level, k, &got, &err), 0);
+      ref_mth(lh + (k << level), (uint64_t)1 << level, &ref);
+      assert_hash_equal(&got, &ref);
+    }
+  }
+  custos_audit_hash got;
+  assert_int_equal(st.get_node(st.ctx, 0, N, &got, &err), CUSTOS_ENOENT);
+  assert_int_equal(st.get_node(st.ctx, 64, 0, &got, &err), CUSTOS_ENOENT);
+  /* Inclusion of every entry, and consistency, at the latest checkpoint. */
+  custos_buf note;
+  custos__buf_init(&note, CUSTOS_AUDIT_NOTE_MAX);
+  custos_audit_checkpoint cp;
+  assert_int_equal(custos__audit_log_latest_checkpoint(log, &note, &cp, &err), 0);
+  assert_int_equal(cp.size, 64);
+  for (uint64_t i = 0; i < cp.size; i++) {
+    custos_audit_inclusion_proof p;
+    assert_int_equal(custos__audit_log_prove(log, i, cp.size, &p, &err), 0);
+    assert_int_equal(st.read_entry(st.ctx, i, &b, &err), 0);
+    assert_int_equal(custos_audit_proof_verify(&p, b.data, b.len, &cp, &err), 0);
+  }
+  /* A scan from the middle sees the rest, in order. */
+  uint64_t seen[2] = {0, 0};
+  assert_int_equal(st.scan_entries(st.ctx, 60, scan_count, seen, &err), 0);
+  assert_int_equal(seen[0], N - 60);
+  db_end(t, log, false);
+  custos_audit_verify_report rep;
+  assert_int_equal(db_verify(&f, &rep), 0);
+  assert_int_equal(rep.entries, N);
+  assert_int_equal(rep.checkpoints, N / 8);
+  assert_int_equal(rep.consistency_proofs, N / 8 - 1);
+  custos__buf_free(&b);
+  custos__buf_free(&note);
+  dbfix_close(&f);
+}
+
+/* GOV-20, invariant 4: an entry and the change it records are one
+ * transaction.  Committed, both are there; rolled back, neither is, and the
+ * next append takes the same seq. */
+static void test_dbstore_same_transaction(void **state) {
+  (void)state;
+  dbfix f;
+  dbfix_open(&f, 2);
+  custos_err err;
+  custos_audit_store st;
+  custos_audit_log *log;
+  custos_audit_detail d[] = {{"record", "H1"}};
+  custos_audit_entry e = {
+      .time = 1700000000, .actor = "admin1", .action = "holder.add", .detail = d, .n_detail = 1};
+  custos__holder h = {
+      .license_no = "WDL0001", .first_name = "Ann", .last_name = "Lee", .dob = "1980-01-02"};
+  int64_t id = 0;
+  uint64_t idx = 0;
+
+  /* Rolled back: no holder, no entry, no head, no checkpoint. */
+  custos_txn *t = db_begin(&f, true, &st, &log);
+  assert_int_equal(custos__store_holder_add(t, &h, &id, &err), 0);
+  assert_int_equal(custos__audit_log_append(log, &e, &idx, NULL, &err), 0);
+  assert_int_equal(custos__audit_log_append(log, &e, &idx, NULL, &err), 0); /* signs at 2 */
+  db_end(t, log, false);
+  assert_int_equal(db_size(&f), 0);
+  t = db_begin(&f, false, &st, &log);
+  custos__holder got;
+  assert_int_equal(custos__store_holder_find(t, "WDL0001", &got, &err), CUSTOS_ENOENT);
+  uint64_t n = 9;
+  assert_int_equal(st.count_checkpoints(st.ctx, &n, &err), 0);
+  assert_int_equal(n, 0);
+  custos_audit_range head;
+  assert_int_equal(st.read_head(st.ctx, &head, &err), 0);
+  assert_int_equal(head.size, 0);
+  db_end(t, log, false);
+
+  /* Committed: both, and the entry is number 0 again. */
+  t = db_begin(&f, true, &st, &log);
+  assert_int_equal(custos__store_holder_add(t, &h, &id, &err), 0);
+  assert_int_equal(custos__audit_log_append(log, &e, &idx, NULL, &err), 0);
+  assert_int_equal(idx, 0);
+  db_end(t, log, true);
+  assert_int_equal(db_size(&f), 1);
+  t = db_begin(&f, false, &st, &log);
+  assert_int_equal(custos__store_holder_find(t, "WDL0001", &got, &err), 0);
+  /* Appending needs a write transaction. */
+  assert_int_equal(custos__audit_log_append(log, &e, &idx, NULL, &err), CUSTOS_EINTERNAL);
+  db_end(t, log, false);
+  custos_audit_verify_report rep;
+  assert_int_equal(db_verify(&f, &rep), 0);
+  dbfix_close(&f);
+}
+
+/* Runs SQL on the database file behind the store, as a tamperer (or a test
+ * injecting a failure) would. */
+static void raw_sql(dbfix *f, const char *sql) {
+  char cmd[PATH_MAX + 4200];
+  snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"%s\"", f->path, sql);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* If the append fails, the change fails: each of the append's writes made to
+ * fail in turn (an injected database failure), and a conflicting entry. */
+static void test_dbstore_append_failure(void **state) {
+  (void)state;
+  static const char *const triggers[] = {
+      "CREATE TRIGGER f BEFORE INSERT ON audit_entry BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+      "CREATE TRIGGER f BEFORE INSERT ON audit_node BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+      "CREATE TRIGGER f BEFORE INSERT ON audit_head BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+      "CREATE TRIGGER f BEFORE UPDATE ON audit_head BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+      "CREATE TRIGGER f BEFORE INSERT ON audit_checkpoint BEGIN SELECT RAISE(ABORT, 'injected'); "
+      "END;",
+  };
+  for (size_t k = 0; k < CUSTOS_ARRAY_LEN(triggers); k++) {
+    dbfix f;
+    dbfix_open(&f, 2);
+    custos_err err;
+    custos_audit_store st;
+    custos_audit_log *log;
+    custos_audit_entry e = {.time = 1700000000, .actor = "admin1", .action = "holder.add"};
+    custos__holder h = {
+        .license_no = "WDL0001", .first_name = "Ann", .last_name = "Lee", .dob = "1980-01-02"};
+    int64_t id;
+    /* One entry first, so that the second append writes nodes, updates the
+     * head and signs a checkpoint. */
+    custos_txn *t = db_begin(&f, true, &st, &log);
+    assert_int_equal(custos__audit_log_append(log, &e, NULL, NULL, &err), 0);
+    db_end(t, log, true);
+    raw_sql(&f, triggers[k]);
+    /* The action: a change and its entry; the append fails, so the action
+     * does — the caller rolls back, as core's actions do. */
+    t = db_begin(&f, true, &st, &log);
+    assert_int_equal(custos__store_holder_add(t, &h, &id, &err), 0);
+    int rc = custos__audit_log_append(log, &e, NULL, NULL, &err);
+    assert_int_not_equal(rc, CUSTOS_OK);
+    assert_non_null(strstr(err.message, "injected"));
+    db_end(t, log, false);
+    t = db_begin(&f, false, &st, &log);
+    custos__holder got;
+    assert_int_equal(custos__store_holder_find(t, "WDL0001", &got, &err), CUSTOS_ENOENT);
+    db_end(t, log, false);
+    assert_int_equal(db_size(&f), 1);
+    raw_sql(&f, "DROP TRIGGER f;");
+    custos_audit_verify_report rep;
+    assert_int_equal(db_verify(&f, &rep), 0);
+    dbfix_close(&f);
+  }
+
+  /* An entry already stored under the next index (another writer that did
+   * not serialise): refused, not overwritten. */
+  dbfix f;
+  dbfix_open(&f, 0);
+  custos_err err;
+  custos_audit_store st;
+  custos_audit_log *log;
+  custos_audit_entry e = {.time = 1700000000, .actor = "admin1", .action = "x.y"};
+  custos_txn *t = db_begin(&f, true, &st, &log);
+  uint8_t zero[32] = {0};
+  assert_int_equal(custos__store_audit_entry_add(t, 0, "{}", 2, zero, &err), 0);
+  assert_int_equal(custos__audit_log_append(log, &e, NULL, NULL, &err), CUSTOS_ECONFLICT);
+  db_end(t, log, false);
+  dbfix_close(&f);
+}
+
+/* The adapter's own rules: nodes are write-once (the same hash again is
+ * fine), a leaf hash is its entry's, a removed checkpoint is a gap that
+ * verify names, and the store's argument checks. */
+static void test_dbstore_rules(void **state) {
+  (void)state;
+  dbfix f;
+  dbfix_open(&f, 1);
+  custos_err err;
+  custos_audit_store st;
+  custos_audit_log *log;
+  custos_txn *t = db_begin(&f, true, &st, &log);
+  for (int i = 0; i < 4; i++) {
+    custos_audit_entry e = {.time = 1700000000, .actor = "a", .action = "x.y"};
+    assert_int_equal(custos__audit_log_append(log, &e, NULL, NULL, &err), 0);
+  }
+  custos_audit_node nd = {.level = 1, .index = 0};
+  assert_int_equal(st.get_node(st.ctx, 1, 0, &nd.hash, &err), 0);
+  assert_int_equal(st.put_nodes(st.ctx, &nd, 1, &err), 0); /* same hash: fine */
+  nd.hash.b[0] ^= 1;
+  assert_int_equal(st.put_nodes(st.ctx, &nd, 1, &err), CUSTOS_ECONFLICT);
+  nd.level = 0;
+  assert_int_equal(st.put_nodes(st.ctx, &nd, 1, &err), CUSTOS_ECONFLICT); /* not entry 0's */
+  nd.index = 7;
+  assert_int_equal(st.put_nodes(st.ctx, &nd, 1, &err), CUSTOS_ECONFLICT); /* no entry 7 */
+  nd.level = 64;
+  assert_int_equal(st.put_nodes(st.ctx, &nd, 1, &err), CUSTOS_EINVAL);
+  nd = (custos_audit_node){.level = 1, .index = (uint64_t)INT64_MAX + 1};
+  assert_int_equal(st.put_nodes(st.ctx, &nd, 1, &err), CUSTOS_ETOOBIG);
+  assert_int_equal(st.append_entry(st.ctx, (uint64_t)INT64_MAX + 1, "{}", 2, &err), CUSTOS_ETOOBIG);
+  custos_buf b;
+  custos__buf_init(&b, CUSTOS_AUDIT_ENTRY_MAX);
+  assert_int_equal(st.read_entry(st.ctx, UINT64_MAX, &b, &err), CUSTOS_ENOENT);
+  assert_int_equal(st.read_entry(st.ctx, 4, &b, &err), CUSTOS_ENOENT);
+  assert_int_equal(st.read_checkpoint(st.ctx, UINT64_MAX, &b, &err), CUSTOS_ENOENT);
+  /* The store refuses what no log writes. */
+  uint8_t h[32] = {0};
+  assert_int_equal(custos__store_audit_entry_add(t, -1, "{}", 2, h, &err), CUSTOS_EINVAL);
+  assert_int_equal(custos__store_audit_entry_add(t, 9, "", 0, h, &err), CUSTOS_EINVAL);
+  assert_int_equal(custos__store_audit_node_put(t, 0, 0, h, &err), CUSTOS_EINVAL);
+  assert_int_equal(custos__store_audit_head_put(t, h, 3, &err), CUSTOS_EINVAL);
+  assert_int_equal(custos__store_audit_checkpoint_add(t, 1, "", 0, &err), CUSTOS_EINVAL);
+  db_end(t, log, true);
+  custos__buf_free(&b);
+
+  custos_audit_verify_report rep;
+  assert_int_equal(db_verify(&f, &rep), 0);
+  assert_int_equal(rep.checkpoints, 4);
+  /* A checkpoint deleted from the middle leaves a gap: named, not skipped. */
+  raw_sql(&f, "DELETE FROM audit_checkpoint WHERE seq = 1;");
+  assert_int_equal(db_verify(&f, &rep), CUSTOS_EVERIFY);
+  assert_non_null(strstr(rep.first_problem, "checkpoint 1: missing"));
+  /* An edited entry, its leaf hash left alone. */
+  raw_sql(&f,
+          "DELETE FROM audit_checkpoint; UPDATE audit_entry SET entry = "
+          "replace(entry, 'x.y', 'x.z') WHERE idx = 2;");
+  assert_int_equal(db_verify(&f, &rep), CUSTOS_EVERIFY);
+  assert_int_equal(rep.first_bad_entry, 2);
+  dbfix_close(&f);
 }
 
 /* ---- tools/verify-proof --------------------------------------------------------------------- */
@@ -1967,6 +2357,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_log_stored_hashes),
       cmocka_unit_test(test_log_errors),
       cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test_teardown(test_dbstore_log, teardown_tmpdir),
+      cmocka_unit_test_teardown(test_dbstore_same_transaction, teardown_tmpdir),
+      cmocka_unit_test_teardown(test_dbstore_append_failure, teardown_tmpdir),
+      cmocka_unit_test_teardown(test_dbstore_rules, teardown_tmpdir),
       cmocka_unit_test_teardown(test_verify_proof_tool, teardown_tmpdir),
   };
   return cmocka_run_group_tests_name("audit", tests, NULL, NULL);

@@ -4,7 +4,8 @@
  * holders with their unique licence number, the write-only sensitive fields
  * (GOV-18), photos, templates with their iterator and generation counter,
  * users, the disclosure builder (invariant 2), SQL injection attempts stored
- * as plain data, and the text and date checks.
+ * as plain data, the text and date checks, the per-step migration hook, and
+ * the audit log's rows (byte-exact, write-once, numbered checkpoints).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,7 +50,7 @@ static int setup_db(void **state) {
   fixture *f = *state;
   custos_err err;
   if (custos__store_open(f->db, CUSTOS__STORE_CREATE, &f->s, &err) != CUSTOS_OK) return -1;
-  if (custos__store_migrate(f->s, CUSTOS_SCHEMA_VERSION, &err) != CUSTOS_OK) return -1;
+  if (custos__store_migrate(f->s, CUSTOS_SCHEMA_VERSION, NULL, NULL, &err) != CUSTOS_OK) return -1;
   return 0;
 }
 
@@ -140,12 +141,13 @@ static void test_create_and_reopen(void **state) {
   assert_string_equal(custos__store_backend(s), "sqlite");
   assert_int_equal(custos__store_schema_version(s, &v, &err), CUSTOS_OK);
   assert_int_equal(v, 0);
-  assert_int_equal(custos__store_check_schema(s, true, &err), CUSTOS_ENOENT); /* empty */
-  assert_int_equal(custos__store_migrate(s, CUSTOS_SCHEMA_VERSION, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_check_schema(s, true, NULL, NULL, &err),
+                   CUSTOS_ENOENT); /* empty */
+  assert_int_equal(custos__store_migrate(s, CUSTOS_SCHEMA_VERSION, NULL, NULL, &err), CUSTOS_OK);
   assert_int_equal(custos__store_schema_version(s, &v, &err), CUSTOS_OK);
   assert_int_equal(v, CUSTOS_SCHEMA_VERSION);
   /* Migrating again does nothing. */
-  assert_int_equal(custos__store_migrate(s, CUSTOS_SCHEMA_VERSION, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_migrate(s, CUSTOS_SCHEMA_VERSION, NULL, NULL, &err), CUSTOS_OK);
   custos__store_close(s);
 
   struct stat st;
@@ -156,7 +158,7 @@ static void test_create_and_reopen(void **state) {
   assert_int_equal(custos__store_open(f->db, CUSTOS__STORE_CREATE, &s, &err), CUSTOS_ECONFLICT);
   assert_null(s);
   assert_int_equal(custos__store_open(f->db, CUSTOS__STORE_EXISTING, &s, &err), CUSTOS_OK);
-  assert_int_equal(custos__store_check_schema(s, false, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_check_schema(s, false, NULL, NULL, &err), CUSTOS_OK);
   custos__store_close(s);
 
   /* A failed init removes only what it created. */
@@ -205,7 +207,7 @@ static void test_migrate_older(void **state) {
   int v;
   /* A database at schema 1 (users only), with a user in it. */
   assert_int_equal(custos__store_open(f->db, CUSTOS__STORE_CREATE, &s, &err), CUSTOS_OK);
-  assert_int_equal(custos__store_migrate(s, 1, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_migrate(s, 1, NULL, NULL, &err), CUSTOS_OK);
   memset(&u, 0, sizeof u);
   snprintf(u.name, sizeof u.name, "alice");
   snprintf(u.role, sizeof u.role, "admin");
@@ -218,9 +220,9 @@ static void test_migrate_older(void **state) {
 
   /* Refused without migration, migrated with it; the data survives. */
   assert_int_equal(custos__store_open(f->db, CUSTOS__STORE_EXISTING, &s, &err), CUSTOS_OK);
-  assert_int_equal(custos__store_check_schema(s, false, &err), CUSTOS_EVERSION);
+  assert_int_equal(custos__store_check_schema(s, false, NULL, NULL, &err), CUSTOS_EVERSION);
   assert_non_null(strstr(err.message, "older"));
-  assert_int_equal(custos__store_check_schema(s, true, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_check_schema(s, true, NULL, NULL, &err), CUSTOS_OK);
   assert_int_equal(custos__store_schema_version(s, &v, &err), CUSTOS_OK);
   assert_int_equal(v, CUSTOS_SCHEMA_VERSION);
   t = begin(s, false);
@@ -232,8 +234,9 @@ static void test_migrate_older(void **state) {
   custos__store_close(s);
   /* Asking for an unknown step or going backwards is refused. */
   assert_int_equal(custos__store_open(f->db, CUSTOS__STORE_EXISTING, &s, &err), CUSTOS_OK);
-  assert_int_equal(custos__store_migrate(s, CUSTOS_SCHEMA_VERSION + 1, &err), CUSTOS_EINVAL);
-  assert_int_equal(custos__store_migrate(s, 1, &err), CUSTOS_EVERSION);
+  assert_int_equal(custos__store_migrate(s, CUSTOS_SCHEMA_VERSION + 1, NULL, NULL, &err),
+                   CUSTOS_EINVAL);
+  assert_int_equal(custos__store_migrate(s, 1, NULL, NULL, &err), CUSTOS_EVERSION);
   custos__store_close(s);
 }
 
@@ -248,9 +251,10 @@ static void test_newer_refused(void **state) {
   custos__store_close(f->s);
   f->s = NULL;
   assert_int_equal(custos__store_open(f->db, CUSTOS__STORE_EXISTING, &f->s, &err), CUSTOS_OK);
-  assert_int_equal(custos__store_check_schema(f->s, true, &err), CUSTOS_EVERSION);
+  assert_int_equal(custos__store_check_schema(f->s, true, NULL, NULL, &err), CUSTOS_EVERSION);
   assert_non_null(strstr(err.message, "newer than this custos"));
-  assert_int_equal(custos__store_migrate(f->s, CUSTOS_SCHEMA_VERSION, &err), CUSTOS_EVERSION);
+  assert_int_equal(custos__store_migrate(f->s, CUSTOS_SCHEMA_VERSION, NULL, NULL, &err),
+                   CUSTOS_EVERSION);
   /* Nothing was changed by the refusal. */
   int have = 0;
   assert_int_equal(custos__store_schema_version(f->s, &have, &err), CUSTOS_OK);
@@ -277,7 +281,7 @@ static void test_foreign_files(void **state) {
   assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   assert_int_equal(custos__store_open(path, CUSTOS__STORE_EXISTING, &s, &err), CUSTOS_OK);
-  assert_int_equal(custos__store_check_schema(s, true, &err), CUSTOS_ECORRUPT);
+  assert_int_equal(custos__store_check_schema(s, true, NULL, NULL, &err), CUSTOS_ECORRUPT);
   custos__store_close(s);
   /* A folder is not a database either. */
   assert_int_equal(custos__store_open(f->dir, CUSTOS__STORE_EXISTING, &s, &err), CUSTOS_EINVAL);
@@ -1008,6 +1012,215 @@ static void test_utf8(void **state) {
   for (size_t i = 0; i < CUSTOS_ARRAY_LEN(bad); i++) {
     if (custos__utf8_printable(bad[i], strlen(bad[i]))) fail_msg("bad[%zu] accepted", i);
   }
+  /* The decoder under it: code points and lengths; the rule about control
+   * characters is the caller's. */
+  static const struct {
+    const char *s;
+    uint32_t cp;
+    size_t len;
+  } cps[] = {{"A", 0x41, 1},
+             {"\n", 0x0a, 1},
+             {"\xc3\xab", 0xeb, 2},
+             {"\xc2\x85", 0x85, 2},
+             {"\xe6\x97\xa5", 0x65e5, 3},
+             {"\xf0\x9f\x98\x80", 0x1f600, 4}};
+  for (size_t i = 0; i < CUSTOS_ARRAY_LEN(cps); i++) {
+    size_t at = 0;
+    uint32_t cp = 0;
+    assert_true(custos__utf8_next(cps[i].s, strlen(cps[i].s), &at, &cp));
+    assert_int_equal(cp, cps[i].cp);
+    assert_int_equal(at, cps[i].len);
+  }
+  for (size_t i = 0; i < 7; i++) { /* the malformed ones of bad[] */
+    size_t at = 0;
+    uint32_t cp = 0;
+    bool ok = true;
+    while (ok && at < strlen(bad[i])) ok = custos__utf8_next(bad[i], strlen(bad[i]), &at, &cp);
+    if (ok) fail_msg("bad[%zu] decoded", i);
+  }
+}
+
+/* ---- migration hook -------------------------------------------------------------------- */
+
+typedef struct hook_ctx {
+  int calls[CUSTOS_SCHEMA_VERSION + 1]; /* per version */
+  int fail_at;                          /* version whose hook fails; 0 none */
+} hook_ctx;
+
+static int hook(custos_txn *t, int version, void *ctx, custos_err *err) {
+  hook_ctx *h = ctx;
+  h->calls[version]++;
+  /* It runs inside the step's transaction: what it writes commits with it. */
+  char key[32], v[16];
+  snprintf(key, sizeof key, "hook_%d", version);
+  snprintf(v, sizeof v, "%d", version);
+  int rc = custos__store_meta_set(t, key, v, err);
+  if (rc == CUSTOS_OK && version == h->fail_at) {
+    rc = custos__err(err, CUSTOS_EDB, "test", "hook failed at %d", version);
+  }
+  return rc;
+}
+
+static void test_migrate_hook(void **state) {
+  fixture *f = *state;
+  custos_store *s = NULL;
+  custos_err err;
+  hook_ctx h = {{0}, 3};
+  char v[16];
+  int have = 0;
+  assert_int_equal(custos__store_open(f->db, CUSTOS__STORE_CREATE, &s, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_migrate(s, 1, NULL, NULL, &err), CUSTOS_OK);
+  /* Step 2 and its hook commit; step 3's hook fails, so step 3 does not. */
+  assert_int_equal(custos__store_check_schema(s, true, hook, &h, &err), CUSTOS_EDB);
+  assert_string_equal(err.message, "hook failed at 3");
+  assert_int_equal(h.calls[2], 1);
+  assert_int_equal(h.calls[3], 1);
+  assert_int_equal(custos__store_schema_version(s, &have, &err), CUSTOS_OK);
+  assert_int_equal(have, 2);
+  custos_txn *t = begin(s, false);
+  assert_int_equal(custos__store_meta_get(t, "hook_2", v, sizeof v, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_meta_get(t, "hook_3", v, sizeof v, &err), CUSTOS_ENOENT);
+  int64_t n = 0;
+  assert_int_equal(custos__store_audit_entry_count(t, &n, &err), CUSTOS_EDB); /* no table yet */
+  custos__store_rollback(t);
+  h.fail_at = 0;
+  assert_int_equal(custos__store_check_schema(s, true, hook, &h, &err), CUSTOS_OK);
+  assert_int_equal(h.calls[2], 1);
+  assert_int_equal(h.calls[3], 2);
+  for (int k = 4; k <= CUSTOS_SCHEMA_VERSION; k++) assert_int_equal(h.calls[k], 1);
+  assert_int_equal(custos__store_schema_version(s, &have, &err), CUSTOS_OK);
+  assert_int_equal(have, CUSTOS_SCHEMA_VERSION);
+  t = begin(s, false);
+  assert_int_equal(custos__store_meta_get(t, "hook_3", v, sizeof v, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_entry_count(t, &n, &err), CUSTOS_OK);
+  assert_int_equal(n, 0);
+  custos__store_rollback(t);
+  custos__store_close(s);
+}
+
+/* ---- the audit log's rows --------------------------------------------------------------- */
+
+typedef struct scan_rows {
+  int64_t idx[8]; /* indexes seen */
+  size_t n;       /* how many */
+  int stop_at;    /* stop after this many; 0 never */
+} scan_rows;
+
+static int scan_row(void *ctx, int64_t idx, const void *data, size_t len) {
+  scan_rows *r = ctx;
+  (void)data;
+  (void)len;
+  if (r->n < 8) r->idx[r->n] = idx;
+  r->n++;
+  return r->stop_at && (int)r->n == r->stop_at ? 42 : 0;
+}
+
+static void test_audit_rows(void **state) {
+  fixture *f = *state;
+  custos_err err;
+  uint8_t out[CUSTOS_STORE_AUDIT_HEAD_MAX], h1[32], h2[32], got[32];
+  size_t len = 99;
+  int64_t n = -1;
+  custos_buf b;
+  custos__buf_init(&b, CUSTOS_STORE_AUDIT_NOTE_MAX);
+  memset(h1, 0x11, sizeof h1);
+  memset(h2, 0x22, sizeof h2);
+
+  custos_txn *t = begin(f->s, true);
+  /* The head: none, then written and replaced, byte for byte. */
+  assert_int_equal(custos__store_audit_head_get(t, out, sizeof out, &len, &err), CUSTOS_ENOENT);
+  assert_int_equal(len, 0);
+  uint8_t head[40] = {0, 0, 0, 0, 0, 0, 0, 1};
+  memcpy(head + 8, h1, 32);
+  assert_int_equal(custos__store_audit_head_put(t, head, 8, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_head_put(t, head, sizeof head, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_head_get(t, out, sizeof out, &len, &err), CUSTOS_OK);
+  assert_int_equal(len, sizeof head);
+  assert_memory_equal(out, head, sizeof head);
+  assert_int_equal(custos__store_audit_head_get(t, out, 10, &len, &err), CUSTOS_ECORRUPT);
+  assert_int_equal(custos__store_audit_head_put(t, head, 7, &err), CUSTOS_EINVAL);
+
+  /* Entries: any bytes (a NUL included) come back exactly; write-once. */
+  const char e0[] = "{\"a\":1}\0tail";
+  assert_int_equal(custos__store_audit_entry_add(t, 0, e0, sizeof e0, h1, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_entry_add(t, 1, "x", 1, h2, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_entry_add(t, 2, "y", 1, h2, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_entry_add(t, 1, "z", 1, h2, &err), CUSTOS_ECONFLICT);
+  assert_non_null(strstr(err.message, "audit entry 1 exists"));
+  assert_int_equal(custos__store_audit_entry_get(t, 0, &b, &err), CUSTOS_OK);
+  assert_int_equal(b.len, sizeof e0);
+  assert_memory_equal(b.data, e0, sizeof e0);
+  assert_int_equal(custos__store_audit_entry_get(t, 3, &b, &err), CUSTOS_ENOENT);
+  assert_int_equal(b.len, 0);
+  assert_int_equal(custos__store_audit_entry_count(t, &n, &err), CUSTOS_OK);
+  assert_int_equal(n, 3);
+  char big[CUSTOS_STORE_AUDIT_ENTRY_MAX + 1];
+  memset(big, 'x', sizeof big);
+  assert_int_equal(custos__store_audit_entry_add(t, 3, big, sizeof big, h1, &err), CUSTOS_EINVAL);
+  assert_int_equal(custos__store_audit_entry_add(t, 3, big, sizeof big - 1, h1, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_entry_add(t, -1, "x", 1, h1, &err), CUSTOS_EINVAL);
+  /* A scan from an index, in order; a non-zero callback result stops it. */
+  scan_rows r = {{0}, 0, 0};
+  assert_int_equal(custos__store_audit_entry_scan(t, 1, scan_row, &r, &err), CUSTOS_OK);
+  assert_int_equal(r.n, 3);
+  assert_int_equal(r.idx[0], 1);
+  assert_int_equal(r.idx[2], 3);
+  r = (scan_rows){{0}, 0, 2};
+  assert_int_equal(custos__store_audit_entry_scan(t, 0, scan_row, &r, &err), 42);
+  assert_int_equal(r.n, 2);
+
+  /* Nodes: level 0 is the entry's leaf hash; others write-once. */
+  assert_int_equal(custos__store_audit_node_get(t, 0, 0, got, &err), CUSTOS_OK);
+  assert_memory_equal(got, h1, 32);
+  assert_int_equal(custos__store_audit_node_get(t, 0, 9, got, &err), CUSTOS_ENOENT);
+  assert_int_equal(custos__store_audit_node_put(t, 1, 0, h2, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_node_put(t, 1, 0, h2, &err), CUSTOS_ECONFLICT);
+  assert_int_equal(custos__store_audit_node_get(t, 1, 0, got, &err), CUSTOS_OK);
+  assert_memory_equal(got, h2, 32);
+  assert_int_equal(custos__store_audit_node_get(t, 2, 0, got, &err), CUSTOS_ENOENT);
+  assert_int_equal(custos__store_audit_node_put(t, 0, 5, h2, &err), CUSTOS_EINVAL);
+  assert_int_equal(custos__store_audit_node_put(t, 64, 0, h2, &err), CUSTOS_EINVAL);
+  assert_int_equal(custos__store_audit_node_get(t, -1, 0, got, &err), CUSTOS_EINVAL);
+
+  /* Checkpoints: numbered from 0 in order. */
+  assert_int_equal(custos__store_audit_checkpoint_count(t, &n, &err), CUSTOS_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(custos__store_audit_checkpoint_add(t, 2, "cp-a\n", 5, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_checkpoint_add(t, 4, "cp-b\n", 5, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_checkpoint_add(t, 4, "", 0, &err), CUSTOS_EINVAL);
+  assert_int_equal(custos__store_audit_checkpoint_count(t, &n, &err), CUSTOS_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(custos__store_audit_checkpoint_get(t, 1, &b, &err), CUSTOS_OK);
+  assert_string_equal(b.data, "cp-b\n");
+  assert_int_equal(custos__store_audit_checkpoint_get(t, 2, &b, &err), CUSTOS_ENOENT);
+  commit(t);
+
+  /* Read-only transactions cannot write any of them. */
+  t = begin(f->s, false);
+  assert_int_equal(custos__store_audit_entry_add(t, 4, "x", 1, h1, &err), CUSTOS_EINTERNAL);
+  assert_int_equal(custos__store_audit_node_put(t, 2, 0, h1, &err), CUSTOS_EINTERNAL);
+  assert_int_equal(custos__store_audit_head_put(t, head, 8, &err), CUSTOS_EINTERNAL);
+  assert_int_equal(custos__store_audit_checkpoint_add(t, 5, "c\n", 2, &err), CUSTOS_EINTERNAL);
+  custos__store_rollback(t);
+  /* Outside a transaction nothing is read. */
+  assert_int_equal(custos__store_audit_entry_get(t, 0, &b, &err), CUSTOS_EINTERNAL);
+
+  /* A checkpoint removed from the middle stays a gap: the count is one past
+   * the newest, the removed one is not found, none is renumbered. */
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DELETE FROM audit_checkpoint WHERE seq = 0", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  t = begin(f->s, true);
+  assert_int_equal(custos__store_audit_checkpoint_count(t, &n, &err), CUSTOS_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(custos__store_audit_checkpoint_get(t, 0, &b, &err), CUSTOS_ENOENT);
+  assert_int_equal(custos__store_audit_checkpoint_add(t, 6, "cp-c\n", 5, &err), CUSTOS_OK);
+  assert_int_equal(custos__store_audit_checkpoint_get(t, 2, &b, &err), CUSTOS_OK);
+  assert_string_equal(b.data, "cp-c\n");
+  commit(t);
+  custos__buf_free(&b);
 }
 
 int main(void) {
@@ -1032,6 +1245,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_counts, setup_db, teardown),
       cmocka_unit_test(test_dates),
       cmocka_unit_test(test_utf8),
+      cmocka_unit_test_setup_teardown(test_migrate_hook, setup_dir, teardown),
+      cmocka_unit_test_setup_teardown(test_audit_rows, setup_db, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
