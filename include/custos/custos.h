@@ -16,5 +16,6 @@
 #include "custos/core.h"
 #include "custos/face.h"
 #include "custos/policy.h"
+#include "custos/cases.h"
 
 #endif

@@ -78,6 +78,30 @@ extern const cli_cmd cli_policy_cmds[]; /* policy check, policy show (cmd_policy
 extern const cli_cmd cli_audit_cmds[]; /* audit verify, checkpoint, prove, setup (cmd_audit.c) */
 extern const cli_cmd cli_serve_cmds[]; /* serve: the HTTP server (cmd_serve.c, src/http) */
 extern const cli_cmd cli_import_cmds[]; /* import, purge-field (cmd_import.c) */
+extern const cli_cmd cli_request_cmds[]; /* request ... (cmd_request.c) */
+extern const cli_cmd cli_report_cmds[];  /* report (cmd_report.c) */
+
+/* ---- acting as a person (session.c) ---- */
+
+/* Bytes of a password buffer: CUSTOS_PASSWORD_MAX, a byte to detect an
+ * overlong one, and the NUL. */
+#define CLI_PASSWORD_CAP (CUSTOS_PASSWORD_MAX + 2)
+
+/* Reads a password into out[CLI_PASSWORD_CAP]: from the environment variable
+ * env when it is set, else from the terminal with echo off (twice when
+ * confirm), prompting with prompt.  Returns a CLI status, having printed why
+ * (as what) on failure; out is wiped then. */
+int cli_read_password(const char *what, const char *env, const char *prompt, bool confirm,
+                      char *out);
+
+/* Requires --as, opens the database and logs the acting user in (password
+ * from $CUSTOS_PASSWORD or the terminal).  Returns a CLI status, errors
+ * printed; on success *c and *as are the caller's, to release with
+ * cli_logout, else both are NULL. */
+int cli_login(const cli_cmd *cmd, const cli_common *common, custos **c, custos_session **as);
+
+/* Frees the session and closes the database; NULL-safe. */
+void cli_logout(custos *c, custos_session *as);
 
 /* The options of the face engine that face and eval commands share. */
 typedef struct cli_face_args {

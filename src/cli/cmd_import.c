@@ -8,123 +8,14 @@
  * here can hold a field's value: the library's summary has counts, reason
  * codes and file names only (GOV-18).
  */
-#include <fcntl.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "custos/core.h"
-
-#define PASSWORD_CAP (CUSTOS_PASSWORD_MAX + 2) /* + a byte to detect overlong, + NUL */
-
-/* ---- acting as a person -----------------------------------------------------------
- *
- * The same rules as cmd_admin.c: the password from $CUSTOS_PASSWORD, else
- * from the terminal with echo off (restored on a signal too); never from the
- * command line. */
-
-static volatile sig_atomic_t tty_fd = -1;
-static struct termios tty_saved;
-
-static void restore_tty(int sig) {
-  if (tty_fd >= 0) tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
-
-/* Reads one line with echo off from the terminal into out[PASSWORD_CAP];
- * returns a CLI status (errors printed). */
-static int prompt_password(const char *words, const char *user, char *out) {
-  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
-  struct sigaction sa, old[5];
-  int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0 || tcgetattr(fd, &tty_saved) != 0) {
-    if (fd >= 0) close(fd);
-    cli_error(words, "no password: $CUSTOS_PASSWORD is not set and there is no terminal to ask on",
-              "set $CUSTOS_PASSWORD, or run on a terminal");
-    return CLI_USAGE;
-  }
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = restore_tty;
-  sigemptyset(&sa.sa_mask);
-  for (size_t i = 0; i < 5; i++) sigaction(sigs[i], &sa, &old[i]);
-  struct termios raw = tty_saved;
-  raw.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-  tty_fd = fd;
-  tcsetattr(fd, TCSAFLUSH, &raw);
-  char prompt[CUSTOS_USER_NAME_MAX + 32];
-  int plen = snprintf(prompt, sizeof prompt, "Password for %.64s: ", user);
-  if (plen > 0 && write(fd, prompt, (size_t)plen) < 0) plen = -1;
-  size_t n = 0;
-  bool bad = plen < 0;
-  for (;;) {
-    char ch;
-    ssize_t r = read(fd, &ch, 1);
-    if (r < 0) bad = true;
-    if (r <= 0 || ch == '\n' || ch == '\r') break;
-    if (n < CUSTOS_PASSWORD_MAX) {
-      out[n++] = ch;
-    } else {
-      bad = true;
-    }
-  }
-  out[n] = '\0';
-  tcsetattr(fd, TCSAFLUSH, &tty_saved);
-  tty_fd = -1;
-  for (size_t i = 0; i < 5; i++) sigaction(sigs[i], &old[i], NULL);
-  if (write(fd, "\n", 1) < 0) bad = true;
-  close(fd);
-  if (bad) {
-    explicit_bzero(out, PASSWORD_CAP);
-    cli_error(words, "could not read the password (too long, or the terminal failed)", NULL);
-    return CLI_REFUSED;
-  }
-  return CLI_OK;
-}
-
-/* Requires --as, opens the database and logs the user in. */
-static int login(const cli_cmd *cmd, const cli_common *common, custos **c, custos_session **as) {
-  custos_err err;
-  char pw[PASSWORD_CAP];
-  custos_err_clear(&err);
-  *c = NULL;
-  *as = NULL;
-  if (common->as == NULL || common->as[0] == '\0') {
-    char hint[96];
-    snprintf(hint, sizeof hint, "see 'custos %s --help'", cmd->words);
-    cli_error(cmd->words, "--as USER is required: this command acts as a person", hint);
-    return CLI_USAGE;
-  }
-  int rc = custos_open(common->db, c, &err);
-  if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
-  int status = CLI_OK;
-  const char *env = getenv("CUSTOS_PASSWORD");
-  if (env != NULL) {
-    if (strlen(env) > CUSTOS_PASSWORD_MAX) {
-      cli_error(cmd->words, "$CUSTOS_PASSWORD is too long", NULL);
-      status = CLI_REFUSED;
-    } else {
-      snprintf(pw, sizeof pw, "%s", env);
-    }
-  } else {
-    status = prompt_password(cmd->words, common->as, pw);
-  }
-  if (status == CLI_OK) {
-    rc = custos_login(*c, common->as, pw, as, &err);
-    if (rc != CUSTOS_OK) status = cli_fail(cmd->words, rc, &err);
-  }
-  explicit_bzero(pw, sizeof pw);
-  if (status != CLI_OK) {
-    custos_close(*c);
-    *c = NULL;
-  }
-  return status;
-}
 
 /* ---- custos import ------------------------------------------------------------------- */
 
@@ -219,9 +110,9 @@ static json_t *summary_json(const custos_import_summary *s) {
       (json_int_t)s->renewals, "already_present", (json_int_t)s->already_present, "rejected",
       (json_int_t)s->rejected, "rejected_by", by, "not_collected", (json_int_t)s->not_collected,
       "not_collected_by", nc, "dedup_cases", (json_int_t)s->dedup_cases, "photos_processed",
-      (json_int_t)s->photos_processed, "elapsed_s", s->elapsed_s, "photos_per_s", pps,
-      "rows_per_s", rps, "jobs", s->jobs, "batch_rows", s->batch_rows, "stages_s", stages,
-      "rejects_file", s->rejects_path, "model", s->model);
+      (json_int_t)s->photos_processed, "elapsed_s", s->elapsed_s, "photos_per_s", pps, "rows_per_s",
+      rps, "jobs", s->jobs, "batch_rows", s->batch_rows, "stages_s", stages, "rejects_file",
+      s->rejects_path, "model", s->model);
 }
 
 static void summary_text(const custos_import_summary *s) {
@@ -285,7 +176,7 @@ static int run_import(const cli_cmd *cmd, cli_common *common, int argc, char **a
   }
   custos *c = NULL;
   custos_session *as = NULL;
-  int status = login(cmd, common, &c, &as);
+  int status = cli_login(cmd, common, &c, &as);
   if (status != CLI_OK) {
     custos_policy_free(policy);
     return status;
@@ -324,10 +215,19 @@ static int run_import(const cli_cmd *cmd, cli_common *common, int argc, char **a
     fprintf(stderr, "custos: import: %lld rows refused; see %s\n", (long long)sum->rejected,
             sum->rejects_path);
   }
+  for (int i = 0; i < CUSTOS_SENSITIVE_FIELD_COUNT; i++) {
+    if (sum->not_collected_by[i] > 0) {
+      /* GOV-19: the values were dropped; say how many, never which. */
+      fprintf(stderr,
+              "custos: import: warning: %lld %s values dropped: the policy does not collect "
+              "%s (GOV-19)\n",
+              (long long)sum->not_collected_by[i], custos_sensitive_field_name(i),
+              custos_sensitive_field_name(i));
+    }
+  }
 out:
   free(sum);
-  custos_session_free(as);
-  custos_close(c);
+  cli_logout(c, as);
   custos_policy_free(policy);
   return status;
 }
@@ -340,12 +240,11 @@ static int run_purge(const cli_cmd *cmd, cli_common *common, int argc, char **ar
   custos_err_clear(&err);
   custos *c = NULL;
   custos_session *as = NULL;
-  int status = login(cmd, common, &c, &as);
+  int status = cli_login(cmd, common, &c, &as);
   if (status != CLI_OK) return status;
   int64_t erased = 0;
   int rc = custos_purge_field(c, as, argv[0], &erased, &err);
-  custos_session_free(as);
-  custos_close(c);
+  cli_logout(c, as);
   if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
   if (common->json) {
     cli_print_json(json_pack("{s:s, s:I, s:b}", "field", argv[0], "erased", (json_int_t)erased,

@@ -11,7 +11,8 @@
 
 static const cli_cmd *const groups[] = {cli_image_cmds, cli_face_cmds,  cli_eval_cmds,
                                         cli_admin_cmds, cli_policy_cmds, cli_audit_cmds,
-                                        cli_serve_cmds, cli_import_cmds};
+                                        cli_serve_cmds, cli_import_cmds, cli_request_cmds,
+                                        cli_report_cmds};
 
 void cli_error(const char *what, const char *why, const char *hint) {
   if (what != NULL && *what) {
@@ -46,6 +47,9 @@ void cli_print_json(json_t *o) {
 
 int cli_fail(const char *what, int rc, const custos_err *err) {
   const char *why = err != NULL && err->message[0] ? err->message : custos_strerror(rc);
+  /* Messages that already start with what (a file name) are not prefixed twice. */
+  size_t n = what != NULL ? strlen(what) : 0;
+  if (n > 0 && strncmp(why, what, n) == 0 && why[n] == ':') what = NULL;
   cli_error(what, why, NULL);
   return cli_status_of(rc);
 }

@@ -17,6 +17,7 @@
 
 #include "audit/audit.h"
 #include "custos/core.h"
+#include "custos/index.h"
 #include "store/store.h"
 
 struct custos {
@@ -71,5 +72,16 @@ int custos__core_record_migration(custos_txn *t, int version, void *ctx, custos_
  * core.c does.  On success *t is open; on failure nothing is. */
 int custos__core_begin_as(custos *c, const custos_session *as, custos_role role, bool write,
                           custos_txn **t, custos_err *err);
+
+/* The gallery snapshot file of model next to c's database, or NULL when the
+ * database is not a file (or out of memory).  Caller frees. (gallery.c) */
+char *custos__core_gallery_path(const custos *c, const char *model);
+
+/* A new index holding the store's templates of model as t sees them: from
+ * the snapshot file when its stamp is the store's template generation, else
+ * built from the store, then saved to snapshot (best effort).  snapshot may
+ * be NULL.  *generation is the generation the index matches. */
+int custos__core_gallery_load(custos_txn *t, const char *model, const char *snapshot,
+                              custos_index **out, int64_t *generation, custos_err *err);
 
 #endif

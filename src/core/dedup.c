@@ -18,77 +18,43 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/coreInt.h"
 #include "core/importInt.h"
 #include "util/util.h"
 
 #define MOD "dedup"
-#define LOAD_CHUNK 4096 /* templates added to the index at a time while loading */
-
 struct custos__dedup {
-  custos_index *idx;  /* the gallery */
+  custos_index *idx; /* the gallery */
   char model[CUSTOS_MODEL_MAX + 1];
+  char *snapshot;     /* the gallery's snapshot file, or NULL */
   double threshold;   /* distance below which two photos are one person */
   int64_t generation; /* the store's template generation the index matches */
 };
-
-typedef struct load_ctx {
-  custos_index *idx;
-  custos_index_template buf[LOAD_CHUNK];
-  size_t n;
-  custos_err *err;
-} load_ctx;
-
-static int flush(load_ctx *l) {
-  int rc = l->n > 0 ? custos_index_add(l->idx, l->buf, l->n, l->err) : CUSTOS_OK;
-  l->n = 0;
-  return rc;
-}
-
-static int load_one(const custos__template_rec *rec, void *ctx) {
-  load_ctx *l = ctx;
-  custos_index_template *t = &l->buf[l->n++];
-  t->holder = rec->holder_id;
-  t->photo = rec->photo_id;
-  memcpy(t->descriptor, rec->v, sizeof t->descriptor);
-  return l->n == LOAD_CHUNK ? flush(l) : CUSTOS_OK;
-}
 
 /* Replaces d's index with the store's templates as t sees them. */
 static int load(custos__dedup *d, custos_txn *t, custos_err *err) {
   custos_index *idx = NULL;
   int64_t gen = 0;
-  int rc = custos__store_template_generation(t, &gen, err);
-  if (rc == CUSTOS_OK) rc = custos_index_new(NULL, &idx, err);
+  int rc = custos__core_gallery_load(t, d->model, d->snapshot, &idx, &gen, err);
   if (rc != CUSTOS_OK) return rc;
-  load_ctx *l = custos__malloc(sizeof *l);
-  if (l == NULL) {
-    custos_index_free(idx);
-    return custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
-  }
-  l->idx = idx;
-  l->n = 0;
-  l->err = err;
-  rc = custos__store_template_foreach(t, d->model, load_one, l, err);
-  if (rc == CUSTOS_OK) rc = flush(l);
-  custos__free(l);
-  if (rc != CUSTOS_OK) {
-    custos_index_free(idx);
-    return rc;
-  }
   custos_index_free(d->idx);
   d->idx = idx;
   d->generation = gen;
   return CUSTOS_OK;
 }
 
-int custos__dedup_open(custos_txn *t, const char *model, double threshold, custos__dedup **out,
-                       custos_err *err) {
+int custos__dedup_open(custos_txn *t, const char *model, const char *snapshot, double threshold,
+                       custos__dedup **out, custos_err *err) {
   *out = NULL;
   if (!(threshold > 0)) return custos__err(err, CUSTOS_EINVAL, MOD, "dedup_threshold: not > 0");
   custos__dedup *d = custos__calloc(1, sizeof *d);
   if (d == NULL) return custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
   snprintf(d->model, sizeof d->model, "%s", model);
   d->threshold = threshold;
+  if (snapshot != NULL && (d->snapshot = custos__strdup(snapshot)) == NULL) {
+    custos__dedup_free(d);
+    return custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
+  }
   int rc = load(d, t, err);
   if (rc != CUSTOS_OK) {
     custos__dedup_free(d);
@@ -101,6 +67,7 @@ int custos__dedup_open(custos_txn *t, const char *model, double threshold, custo
 void custos__dedup_free(custos__dedup *d) {
   if (d == NULL) return;
   custos_index_free(d->idx);
+  custos__free(d->snapshot);
   custos__free(d);
 }
 
@@ -125,7 +92,7 @@ int custos__dedup_check_add(custos__dedup *d, int64_t holder, int64_t photo,
   int rc = custos_index_search(d->idx, v, CUSTOS__DEDUP_MAX_HITS + 1, NULL, found, &nfound, err);
   if (rc != CUSTOS_OK) return rc;
   for (size_t i = 0; i < nfound && *n < CUSTOS__DEDUP_MAX_HITS; i++) {
-    if (found[i].holder == holder) continue; /* a renewal: the holder's own photo */
+    if (found[i].holder == holder) continue;        /* a renewal: the holder's own photo */
     if (!(found[i].distance < d->threshold)) break; /* nearest first */
     hits[*n].holder = found[i].holder;
     hits[*n].photo = found[i].photo;

@@ -127,30 +127,30 @@ typedef enum pre_check {
 
 /* One CSV record on its way through the pipeline. */
 typedef struct slot {
-  bool done;                     /* the workers are finished with it */
-  custos__csv_record rec;        /* a copy; fields point into buf */
-  char *buf;                     /* the record's values (wiped when released) */
-  size_t buf_cap;                /* bytes of buf */
-  bool ok;                       /* passed every check so far */
-  custos__import_row row;        /* when ok: the checked fields */
-  custos__import_reject rej;     /* when not ok: why */
-  pre_check pre;                 /* what the workers' look-up found */
-  bool have_sha;                 /* sha is the photo file's SHA-256 */
-  uint8_t sha[32];               /* of the photo file */
-  bool have_face;                /* desc holds the face's descriptor */
+  bool done;                 /* the workers are finished with it */
+  custos__csv_record rec;    /* a copy; fields point into buf */
+  char *buf;                 /* the record's values (wiped when released) */
+  size_t buf_cap;            /* bytes of buf */
+  bool ok;                   /* passed every check so far */
+  custos__import_row row;    /* when ok: the checked fields */
+  custos__import_reject rej; /* when not ok: why */
+  pre_check pre;             /* what the workers' look-up found */
+  bool have_sha;             /* sha is the photo file's SHA-256 */
+  uint8_t sha[32];           /* of the photo file */
+  bool have_face;            /* desc holds the face's descriptor */
   float desc[CUSTOS_TEMPLATE_DIM];
-  row_outcome outcome;           /* the writer's decision */
+  row_outcome outcome; /* the writer's decision */
 } slot;
 
 /* A photo worker, or the writer when it must describe a photo itself. */
 typedef struct worker {
   struct import_run *run;
   pthread_t thread;
-  bool started;                               /* thread was created */
-  custos_face_engine *engine;                 /* opened on first use */
-  custos_store *store;                        /* read-only look-ups; NULL for the writer */
-  double stage[CUSTOS_IMPORT_STAGE_COUNT];    /* thread-seconds */
-  int64_t photos;                             /* photos described */
+  bool started;                            /* thread was created */
+  custos_face_engine *engine;              /* opened on first use */
+  custos_store *store;                     /* read-only look-ups; NULL for the writer */
+  double stage[CUSTOS_IMPORT_STAGE_COUNT]; /* thread-seconds */
+  int64_t photos;                          /* photos described */
 } worker;
 
 typedef struct import_run {
@@ -161,7 +161,7 @@ typedef struct import_run {
   const custos_policy_params *pp;
   custos__import_header header;
   char today[CUSTOS_DATE_LEN + 1];
-  char root[PATH_MAX];   /* the photos folder, resolved */
+  char root[PATH_MAX]; /* the photos folder, resolved */
   char model[CUSTOS_MODEL_MAX + 1];
   int jobs, batch;
   struct timespec t0;
@@ -172,18 +172,18 @@ typedef struct import_run {
   pthread_cond_t cv_done;  /* a slot is done, or stop */
   slot *win;
   size_t nwin;
-  custos__csv *csv;     /* read under mu */
-  bool csv_end;         /* no more records */
-  int64_t next_seq;     /* the next data row to take */
-  int64_t base;         /* the first row not yet released by the writer */
-  bool stop;            /* a fatal error: everyone stops */
-  int fatal_rc;         /* the first fatal error */
+  custos__csv *csv; /* read under mu */
+  bool csv_end;     /* no more records */
+  int64_t next_seq; /* the next data row to take */
+  int64_t base;     /* the first row not yet released by the writer */
+  bool stop;        /* a fatal error: everyone stops */
+  int fatal_rc;     /* the first fatal error */
   custos_err fatal_err;
 
   worker *workers;
-  worker writer;        /* the writer's own engine and timers */
+  worker writer; /* the writer's own engine and timers */
   custos__dedup *dedup;
-  FILE *rejects;        /* the temporary rejects file */
+  FILE *rejects; /* the temporary rejects file */
   custos_import_summary *sum;
   custos_import_progress prog;
 } import_run;
@@ -341,8 +341,7 @@ static int same_data(custos_txn *t, const custos__holder *h, const custos__impor
                      bool *same, custos_err *err) {
   *same = strcmp(h->first_name, row->holder.first_name) == 0 &&
           strcmp(h->middle_name, row->holder.middle_name) == 0 &&
-          strcmp(h->last_name, row->holder.last_name) == 0 &&
-          strcmp(h->dob, row->holder.dob) == 0;
+          strcmp(h->last_name, row->holder.last_name) == 0 && strcmp(h->dob, row->holder.dob) == 0;
   for (int f = 0; f < CUSTOS__SENS_COUNT && *same; f++) {
     if (!row->compare[f]) continue;
     bool m = false;
@@ -523,8 +522,8 @@ static int record_entry(import_run *r, custos_txn *t, custos_audit_entry *e, cus
 }
 
 /* Opens the cases a new template calls for and records them. */
-static int open_cases(import_run *r, custos_txn *t, int64_t holder, int64_t photo,
-                      const float *v, custos_err *err) {
+static int open_cases(import_run *r, custos_txn *t, int64_t holder, int64_t photo, const float *v,
+                      custos_err *err) {
   custos__dedup_hit hits[CUSTOS__DEDUP_MAX_HITS];
   size_t n = 0;
   struct timespec tm;
@@ -549,8 +548,7 @@ static int open_cases(import_run *r, custos_txn *t, int64_t holder, int64_t phot
     snprintf(record, sizeof record, "holder:%lld", (long long)holder);
     custos_audit_detail d[] = {{"record", record}};
     /* The system opens it; the distance is for the examiner, not the log. */
-    custos_audit_entry e = {
-        .action = "dedup.open", .case_id = case_id, .detail = d, .n_detail = 1};
+    custos_audit_entry e = {.action = "dedup.open", .case_id = case_id, .detail = d, .n_detail = 1};
     rc = record_entry(r, t, &e, err);
     if (rc == CUSTOS_OK) r->sum->dedup_cases++;
   }
@@ -573,7 +571,6 @@ static int write_photo(import_run *r, custos_txn *t, slot *s, int64_t holder_id,
   int64_t photo_id = 0;
   int rc = custos__store_photo_add(t, &p, &photo_id, err);
   if (rc == CUSTOS_OK) rc = custos__store_template_put(t, photo_id, r->model, s->desc, err);
-  if (rc == CUSTOS_OK) rc = open_cases(r, t, holder_id, photo_id, s->desc, err);
   if (rc != CUSTOS_OK) return rc;
 
   char record[40], count[24];
@@ -595,7 +592,10 @@ static int write_photo(import_run *r, custos_txn *t, slot *s, int64_t holder_id,
     e.reasons = dropped;
     e.n_reasons = 1;
   }
-  return record_entry(r, t, &e, err);
+  rc = record_entry(r, t, &e, err);
+  /* Then the comparison with the gallery, and the cases it opens. */
+  if (rc == CUSTOS_OK) rc = open_cases(r, t, holder_id, photo_id, s->desc, err);
+  return rc;
 }
 
 /* Makes sure a row the writer is about to enrol has its photo described. */
@@ -716,7 +716,8 @@ static void tally(import_run *r, slot *s) {
 static void progress(import_run *r, int64_t pending) {
   if (r->o->progress == NULL) return;
   custos_import_summary *sum = r->sum;
-  r->prog.rows_done = sum->accepted + sum->renewals + sum->already_present + sum->rejected + pending;
+  r->prog.rows_done =
+      sum->accepted + sum->renewals + sum->already_present + sum->rejected + pending;
   r->prog.accepted = sum->accepted + sum->renewals;
   r->prog.already_present = sum->already_present;
   r->prog.rejected = sum->rejected;
@@ -1022,6 +1023,11 @@ int custos_import(custos *c, const custos_session *as, const custos_import_opts 
   snprintf(out->rejects_path, sizeof out->rejects_path, "%s", rejects);
   snprintf(rejects_tmp, sizeof rejects_tmp, "%s.tmp", rejects);
   int fd = open(rejects_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* A file left by someone else keeps its mode through O_TRUNC: set it. */
+  if (fd >= 0 && fchmod(fd, 0600) != 0) {
+    close(fd);
+    fd = -1;
+  }
   if (fd < 0 || (r->rejects = fdopen(fd, "w")) == NULL) {
     int e = errno;
     if (fd >= 0) close(fd);
@@ -1035,7 +1041,9 @@ int custos_import(custos *c, const custos_session *as, const custos_import_opts 
   struct timespec td;
   clock_gettime(CLOCK_MONOTONIC, &td);
   if ((rc = custos__core_begin_as(c, as, CUSTOS_ROLE_ADMIN, false, &t, err))) goto out;
-  rc = custos__dedup_open(t, r->model, r->pp->dedup_threshold, &r->dedup, err);
+  char *snapshot = custos__core_gallery_path(c, r->model);
+  rc = custos__dedup_open(t, r->model, snapshot, r->pp->dedup_threshold, &r->dedup, err);
+  custos__free(snapshot);
   custos__store_rollback(t);
   t = NULL;
   r->writer.stage[CUSTOS_IMPORT_STAGE_DEDUP] += seconds_since(&td);

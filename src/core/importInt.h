@@ -37,24 +37,24 @@
 #define CUSTOS__CSV_FIELDS_MAX 64                 /* fields of one record */
 
 typedef enum custos__csv_problem {
-  CUSTOS__CSV_OK = 0,          /* a well-formed record */
-  CUSTOS__CSV_STRAY_QUOTE,     /* a quote inside a field that does not start with one */
-  CUSTOS__CSV_AFTER_QUOTE,     /* something other than a comma or a line break after a
-                                  closing quote */
-  CUSTOS__CSV_UNTERMINATED,    /* a quoted field still open at the end of the file */
-  CUSTOS__CSV_NUL,             /* a NUL byte */
-  CUSTOS__CSV_TOO_LONG,        /* more than CUSTOS__CSV_RECORD_MAX bytes */
-  CUSTOS__CSV_TOO_MANY_FIELDS  /* more than CUSTOS__CSV_FIELDS_MAX fields */
+  CUSTOS__CSV_OK = 0,         /* a well-formed record */
+  CUSTOS__CSV_STRAY_QUOTE,    /* a quote inside a field that does not start with one */
+  CUSTOS__CSV_AFTER_QUOTE,    /* something other than a comma or a line break after a
+                                 closing quote */
+  CUSTOS__CSV_UNTERMINATED,   /* a quoted field still open at the end of the file */
+  CUSTOS__CSV_NUL,            /* a NUL byte */
+  CUSTOS__CSV_TOO_LONG,       /* more than CUSTOS__CSV_RECORD_MAX bytes */
+  CUSTOS__CSV_TOO_MANY_FIELDS /* more than CUSTOS__CSV_FIELDS_MAX fields */
 } custos__csv_problem;
 
 /* One record; the strings belong to the reader and last until the next call. */
 typedef struct custos__csv_record {
-  size_t n;                                    /* fields */
-  char *field[CUSTOS__CSV_FIELDS_MAX];         /* NUL-terminated values */
-  size_t len[CUSTOS__CSV_FIELDS_MAX];          /* their lengths, bytes */
-  int64_t number;                              /* the record's number, the first is 1 */
-  int64_t line;                                /* the line it starts on, from 1 */
-  custos__csv_problem problem;                 /* CUSTOS__CSV_OK or what is wrong */
+  size_t n;                            /* fields */
+  char *field[CUSTOS__CSV_FIELDS_MAX]; /* NUL-terminated values */
+  size_t len[CUSTOS__CSV_FIELDS_MAX];  /* their lengths, bytes */
+  int64_t number;                      /* the record's number, the first is 1 */
+  int64_t line;                        /* the line it starts on, from 1 */
+  custos__csv_problem problem;         /* CUSTOS__CSV_OK or what is wrong */
 } custos__csv_record;
 
 typedef struct custos__csv custos__csv;
@@ -96,10 +96,10 @@ const char *custos__import_col_name(custos__import_col c);
 
 /* Where each column stands in the file. */
 typedef struct custos__import_header {
-  size_t n;                         /* fields of the header, so of every row */
-  int pos[CUSTOS__COL_COUNT];       /* field index of each column; -1 when absent */
-  bool dropped[CUSTOS__COL_COUNT];  /* GOV-19: a sensitive column the policy does not
-                                       collect */
+  size_t n;                        /* fields of the header, so of every row */
+  int pos[CUSTOS__COL_COUNT];      /* field index of each column; -1 when absent */
+  bool dropped[CUSTOS__COL_COUNT]; /* GOV-19: a sensitive column the policy does not
+                                      collect */
 } custos__import_header;
 
 /* Reads the header record: every field must name a known column, once, and
@@ -112,9 +112,9 @@ int custos__import_header_parse(const custos__csv_record *rec, const custos_poli
 
 /* Why a row was refused; a message names the column, never its value. */
 typedef struct custos__import_reject {
-  custos_import_reason reason;  /* the reason code */
-  char column[32];              /* the column at fault; "" for the row as a whole */
-  char message[200];            /* one sentence without any value */
+  custos_import_reason reason; /* the reason code */
+  char column[32];             /* the column at fault; "" for the row as a whole */
+  char message[200];           /* one sentence without any value */
 } custos__import_reject;
 
 /* A row that passed its checks; the strings point into the CSV record. */
@@ -178,10 +178,12 @@ typedef struct custos__dedup_hit {
   double distance;
 } custos__dedup_hit;
 
-/* Loads every template of model from t into a new index.  threshold: the
- * policy's dedup_threshold.  *out is the caller's (custos__dedup_free). */
-int custos__dedup_open(custos_txn *t, const char *model, double threshold, custos__dedup **out,
-                       custos_err *err);
+/* Loads every template of model from t into a new index (through the
+ * gallery snapshot file when not NULL and current: custos__core_gallery_load).
+ * threshold: the policy's dedup_threshold.  *out is the caller's
+ * (custos__dedup_free). */
+int custos__dedup_open(custos_txn *t, const char *model, const char *snapshot, double threshold,
+                       custos__dedup **out, custos_err *err);
 
 /* Frees the gallery; NULL-safe. */
 void custos__dedup_free(custos__dedup *d);

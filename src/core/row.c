@@ -30,7 +30,12 @@
 #define PHOTO_PATH_MAX 1024 /* bytes of a photo column value */
 
 static const char *const col_names[CUSTOS__COL_COUNT] = {
-    "license_no", "first_name", "middle_name", "last_name", "dob", "photo",
+    "license_no",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "dob",
+    "photo",
 #define CUSTOS__SENS_NAME_(id, name) name,
     CUSTOS__SENSITIVE_FIELDS(CUSTOS__SENS_NAME_)
 #undef CUSTOS__SENS_NAME_
@@ -156,8 +161,8 @@ static bool dob_ok(const char *dob, const char *today, custos__import_reject *re
   /* The same day CUSTOS__IMPORT_MAX_AGE_YEARS years ago; comparing the
    * strings works even where that day does not exist (29 February). */
   char oldest[CUSTOS_DATE_LEN + 1];
-  int year = (today[0] - '0') * 1000 + (today[1] - '0') * 100 + (today[2] - '0') * 10 +
-             (today[3] - '0');
+  int year =
+      (today[0] - '0') * 1000 + (today[1] - '0') * 100 + (today[2] - '0') * 10 + (today[3] - '0');
   snprintf(oldest, sizeof oldest, "%04d%s", year - CUSTOS__IMPORT_MAX_AGE_YEARS, today + 4);
   if (strcmp(dob, oldest) < 0) {
     custos__import_reject_set(rej, CUSTOS_IMPORT_BAD_DATE, "dob",
@@ -257,8 +262,7 @@ bool custos__import_row_check(const custos__import_header *h, const custos__csv_
   /* Lengths were checked above, so the copies fit. */
   memcpy(row->holder.license_no, lic, lic_len + 1);
   memcpy(row->holder.first_name, FIELD(CUSTOS__COL_FIRST_NAME), LEN(CUSTOS__COL_FIRST_NAME) + 1);
-  memcpy(row->holder.middle_name, FIELD(CUSTOS__COL_MIDDLE_NAME),
-         LEN(CUSTOS__COL_MIDDLE_NAME) + 1);
+  memcpy(row->holder.middle_name, FIELD(CUSTOS__COL_MIDDLE_NAME), LEN(CUSTOS__COL_MIDDLE_NAME) + 1);
   memcpy(row->holder.last_name, FIELD(CUSTOS__COL_LAST_NAME), LEN(CUSTOS__COL_LAST_NAME) + 1);
   memcpy(row->holder.dob, FIELD(CUSTOS__COL_DOB), CUSTOS_DATE_LEN + 1);
   row->photo = FIELD(CUSTOS__COL_PHOTO);
@@ -306,10 +310,9 @@ int custos__import_photo_read(const char *root, const char *rel, unsigned char *
   fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    custos__import_reject_set(rej,
-                              e == ENOENT ? CUSTOS_IMPORT_PHOTO_MISSING
-                                          : CUSTOS_IMPORT_PHOTO_UNREADABLE,
-                              "photo", "photo: cannot be opened (%s)", strerror(e));
+    custos__import_reject_set(
+        rej, e == ENOENT ? CUSTOS_IMPORT_PHOTO_MISSING : CUSTOS_IMPORT_PHOTO_UNREADABLE, "photo",
+        "photo: cannot be opened (%s)", strerror(e));
     return CUSTOS_EINVAL;
   }
   struct stat st;

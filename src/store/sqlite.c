@@ -38,6 +38,7 @@
  * | 2    | holders, holder_sensitive, photos, templates, template generation |
  * | 3    | audit_entry, audit_node, audit_head, audit_checkpoint (the audit log) |
  * | 4    | dedup_cases (possible duplicates found at enrolment; docs/import.md) |
+ * | 5    | cases (request cases with their probe and order; docs/cases.md) |
  */
 typedef struct migration {
   int version;      /* the schema version this step produces */
@@ -132,6 +133,19 @@ static const migration migrations[] = {
      "  UNIQUE (photo_a, photo_b)\n"
      ");\n"
      "CREATE INDEX dedup_cases_holders ON dedup_cases(holder_a, holder_b);\n"},
+    {5, "request cases",
+     "CREATE TABLE cases (\n"
+     "  id INTEGER PRIMARY KEY,\n"
+     "  state TEXT NOT NULL,\n"
+     "  received TEXT NOT NULL,\n"
+     "  created TEXT NOT NULL,\n"
+     "  closed TEXT,\n"
+     "  history INTEGER NOT NULL DEFAULT 0 CHECK (history IN (0, 1)),\n"
+     "  record TEXT NOT NULL,\n"
+     "  probe BLOB,\n"
+     "  document BLOB\n"
+     ");\n"
+     "CREATE INDEX cases_state ON cases(state);\n"},
 };
 
 /* ---- statements --------------------------------------------------------------- */
@@ -225,7 +239,20 @@ static const migration migrations[] = {
   X(DEDUP_COUNT_OPEN, "SELECT count(*) FROM dedup_cases WHERE state = 'open'")                    \
   X(DEDUP_ALL,                                                                                    \
     "SELECT id, holder_a, holder_b, photo_a, photo_b, distance, state, created "                  \
-    "FROM dedup_cases ORDER BY id")
+    "FROM dedup_cases ORDER BY id")                                                               \
+  X(CASE_ADD,                                                                                     \
+    "INSERT INTO cases(state, received, created, closed, history, record, probe, document) "     \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                                    \
+  X(CASE_GET,                                                                                     \
+    "SELECT id, state, received, created, closed, history, probe IS NOT NULL, record "           \
+    "FROM cases WHERE id = ?1")                                                                   \
+  X(CASE_ALL,                                                                                     \
+    "SELECT id, state, received, created, closed, history, probe IS NOT NULL, record "           \
+    "FROM cases ORDER BY id")                                                                     \
+  X(CASE_UPDATE, "UPDATE cases SET state = ?2, closed = ?3, record = ?4 WHERE id = ?1")           \
+  X(CASE_PROBE, "SELECT probe FROM cases WHERE id = ?1 AND probe IS NOT NULL")                    \
+  X(CASE_DOCUMENT, "SELECT document FROM cases WHERE id = ?1 AND document IS NOT NULL")           \
+  X(CASE_PURGE_PROBE, "UPDATE cases SET probe = NULL WHERE id = ?1")
 
 enum {
 #define STMT_ENUM_(name, sql) S_##name,
@@ -1471,6 +1498,129 @@ static int sqlite_dedup_case_foreach(custos_txn *t, custos__dedup_case_cb cb, vo
   return rc;
 }
 
+/* ---- request cases ---- */
+
+static int sqlite_case_add(custos_txn *t, const custos__case_row *c, const void *probe,
+                           size_t probe_len, const void *doc, size_t doc_len, int64_t *id,
+                           custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_CASE_ADD, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 1, c->state, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 2, c->received, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 3, c->created, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 4, c->closed, true, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 5, c->history ? 1 : 0, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 6, c->record, false, err);
+  if (rc == CUSTOS_OK) {
+    int r = probe ? sqlite3_bind_blob(st, 7, probe, (int)probe_len, SQLITE_STATIC)
+                  : sqlite3_bind_null(st, 7);
+    if (r == SQLITE_OK) {
+      r = doc ? sqlite3_bind_blob(st, 8, doc, (int)doc_len, SQLITE_STATIC)
+              : sqlite3_bind_null(st, 8);
+    }
+    if (r != SQLITE_OK) rc = db_fail(s, r, "bind", err);
+  }
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "cases", err);
+  if (rc == CUSTOS_OK) *id = sqlite3_last_insert_rowid(s->db);
+  done(st);
+  return rc;
+}
+
+/* Fills *out from the current row of CASE_GET or CASE_ALL, the record into *record. */
+static int case_row_read(sqlite3_stmt *st, custos__case_row *out, custos_buf *record,
+                         custos_err *err) {
+  memset(out, 0, sizeof *out);
+  out->id = sqlite3_column_int64(st, 0);
+  int rc = col_text(st, 1, out->state, sizeof out->state, "cases.state", err);
+  if (rc == CUSTOS_OK) rc = col_text(st, 2, out->received, sizeof out->received, "cases.received", err);
+  if (rc == CUSTOS_OK) rc = col_text(st, 3, out->created, sizeof out->created, "cases.created", err);
+  if (rc == CUSTOS_OK) rc = col_text(st, 4, out->closed, sizeof out->closed, "cases.closed", err);
+  out->history = sqlite3_column_int64(st, 5) != 0;
+  out->has_probe = sqlite3_column_int64(st, 6) != 0;
+  custos__buf_reset(record);
+  if (rc == CUSTOS_OK) rc = col_to_buf(st, 7, record, "cases.record", err);
+  if (rc == CUSTOS_OK) rc = custos__buf_append(record, "", 0);
+  out->record = record->data ? record->data : "";
+  return rc;
+}
+
+static int sqlite_case_get(custos_txn *t, int64_t id, custos__case_row *out, custos_buf *record,
+                           custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_CASE_GET, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, id, err);
+  if (rc == CUSTOS_OK) rc = step_one(s, st, "case", err);
+  if (rc == CUSTOS_OK) rc = case_row_read(st, out, record, err);
+  done(st);
+  return rc;
+}
+
+static int sqlite_case_update(custos_txn *t, const custos__case_row *c, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_CASE_UPDATE, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, c->id, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 2, c->state, false, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 3, c->closed, true, err);
+  if (rc == CUSTOS_OK) rc = bind_text(s, st, 4, c->record, false, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "cases", err);
+  if (rc == CUSTOS_OK && sqlite3_changes(s->db) == 0) {
+    rc = custos__err(err, CUSTOS_ENOENT, MOD, "case: not stored");
+  }
+  done(st);
+  return rc;
+}
+
+static int sqlite_case_foreach(custos_txn *t, custos__case_cb cb, void *ctx, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  custos__case_row c;
+  custos_buf rec;
+  custos__buf_init(&rec, CUSTOS_CASE_RECORD_MAX);
+  int rc = prep(s, S_CASE_ALL, &st, err);
+  while (rc == CUSTOS_OK) {
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) break;
+    if (r != SQLITE_ROW) {
+      rc = db_fail(s, r, "cases", err);
+      break;
+    }
+    rc = case_row_read(st, &c, &rec, err);
+    if (rc == CUSTOS_OK) rc = cb(&c, ctx);
+  }
+  done(st);
+  custos__buf_free(&rec);
+  return rc;
+}
+
+static int sqlite_case_blob_get(custos_txn *t, int64_t id, bool probe, custos_buf *out,
+                                custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  const char *what = probe ? "case probe" : "case document";
+  int rc = prep(s, probe ? S_CASE_PROBE : S_CASE_DOCUMENT, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, id, err);
+  if (rc == CUSTOS_OK) rc = step_one(s, st, what, err);
+  if (rc == CUSTOS_OK) rc = col_to_buf(st, 0, out, what, err);
+  done(st);
+  return rc;
+}
+
+static int sqlite_case_purge_probe(custos_txn *t, int64_t id, custos_err *err) {
+  sqlite_store *s = txn_store(t);
+  sqlite3_stmt *st;
+  int rc = prep(s, S_CASE_PURGE_PROBE, &st, err);
+  if (rc == CUSTOS_OK) rc = bind_int(s, st, 1, id, err);
+  if (rc == CUSTOS_OK) rc = step_done(s, st, "cases", err);
+  if (rc == CUSTOS_OK && sqlite3_changes(s->db) == 0) {
+    rc = custos__err(err, CUSTOS_ENOENT, MOD, "case: not stored");
+  }
+  done(st);
+  return rc;
+}
+
 static const custos__store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sqlite_close,
@@ -1519,4 +1669,10 @@ static const custos__store_ops sqlite_ops = {
     .dedup_case_open_exists = sqlite_dedup_case_open_exists,
     .dedup_case_count = sqlite_dedup_case_count,
     .dedup_case_foreach = sqlite_dedup_case_foreach,
+    .case_add = sqlite_case_add,
+    .case_get = sqlite_case_get,
+    .case_update = sqlite_case_update,
+    .case_foreach = sqlite_case_foreach,
+    .case_blob_get = sqlite_case_blob_get,
+    .case_purge_probe = sqlite_case_purge_probe,
 };

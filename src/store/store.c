@@ -800,3 +800,68 @@ int custos__store_dedup_case_foreach(custos_txn *t, custos__dedup_case_cb cb, vo
   if ((rc = txn_check(t, false, err))) return rc;
   return OPS(t)->dedup_case_foreach(t, cb, ctx, err);
 }
+
+/* ---- request cases ------------------------------------------------------------------ */
+
+static int case_row_check(const custos__case_row *c, custos_err *err) {
+  int rc;
+  if ((rc = custos__text_check(c->state, "case.state", CUSTOS_CASE_STATE_MAX, false, err))) return rc;
+  if ((rc = custos__date_check(c->received, "case.received", err))) return rc;
+  if ((rc = custos__text_check(c->created, "case.created", CUSTOS_TIMESTAMP_LEN, false, err)))
+    return rc;
+  if ((rc = custos__text_check(c->closed, "case.closed", CUSTOS_TIMESTAMP_LEN, true, err)))
+    return rc;
+  if (c->record == NULL || strlen(c->record) > CUSTOS_CASE_RECORD_MAX) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "case.record: missing or too long");
+  }
+  return CUSTOS_OK;
+}
+
+int custos__store_case_add(custos_txn *t, const custos__case_row *c, const void *probe,
+                           size_t probe_len, const void *doc, size_t doc_len, int64_t *id,
+                           custos_err *err) {
+  int rc;
+  *id = 0;
+  if ((rc = txn_check(t, true, err)) || (rc = case_row_check(c, err))) return rc;
+  if (probe_len > INT32_MAX || doc_len > INT32_MAX) {
+    return custos__err(err, CUSTOS_ETOOBIG, MOD, "case: a document is too large");
+  }
+  return OPS(t)->case_add(t, c, probe, probe_len, doc, doc_len, id, err);
+}
+
+int custos__store_case_get(custos_txn *t, int64_t id, custos__case_row *out, custos_buf *record,
+                           custos_err *err) {
+  int rc;
+  memset(out, 0, sizeof *out);
+  if ((rc = txn_check(t, false, err)) || (rc = id_check(id, "case", err))) return rc;
+  custos__buf_reset(record);
+  return OPS(t)->case_get(t, id, out, record, err);
+}
+
+int custos__store_case_update(custos_txn *t, const custos__case_row *c, custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, true, err)) || (rc = id_check(c->id, "case", err)) ||
+      (rc = case_row_check(c, err)))
+    return rc;
+  return OPS(t)->case_update(t, c, err);
+}
+
+int custos__store_case_foreach(custos_txn *t, custos__case_cb cb, void *ctx, custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, false, err))) return rc;
+  return OPS(t)->case_foreach(t, cb, ctx, err);
+}
+
+int custos__store_case_blob_get(custos_txn *t, int64_t id, bool probe, custos_buf *out,
+                                custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, false, err)) || (rc = id_check(id, "case", err))) return rc;
+  custos__buf_reset(out);
+  return OPS(t)->case_blob_get(t, id, probe, out, err);
+}
+
+int custos__store_case_purge_probe(custos_txn *t, int64_t id, custos_err *err) {
+  int rc;
+  if ((rc = txn_check(t, true, err)) || (rc = id_check(id, "case", err))) return rc;
+  return OPS(t)->case_purge_probe(t, id, err);
+}

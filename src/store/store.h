@@ -39,7 +39,7 @@
 #include "util/util.h"
 
 /* The schema version this build writes; see migrations in docs/store.md. */
-#define CUSTOS_SCHEMA_VERSION 4
+#define CUSTOS_SCHEMA_VERSION 5
 
 /* Limits, in bytes without the terminating NUL. */
 #define CUSTOS_LICENSE_MAX 32      /* licence number: printable ASCII, no spaces */
@@ -431,6 +431,57 @@ typedef int (*custos__dedup_case_cb)(const custos__dedup_case *c, void *ctx);
 /* Calls cb for every case in id order. */
 int custos__store_dedup_case_foreach(custos_txn *t, custos__dedup_case_cb cb, void *ctx,
                                      custos_err *err);
+
+/* ---- request cases (src/cases, docs/cases.md; schema step 5) ---------------------- */
+
+#define CUSTOS_CASE_RECORD_MAX ((size_t)1 << 20) /* bytes of a case's record (JSON) */
+#define CUSTOS_CASE_STATE_MAX 15                 /* bytes of a state name */
+
+/* A request case as stored.  The record is the case's JSON document (the
+ * request's non-personal summary, the checks' reasons, reviews, the search,
+ * the candidate list and the examiners' marks), which src/cases reads and
+ * writes; the store keeps it as text.  The probe and the order document are
+ * kept apart as blobs: never in the gallery (invariant 5). */
+typedef struct custos__case_row {
+  int64_t id;                                /* assigned by the store, > 0 */
+  char state[CUSTOS_CASE_STATE_MAX + 1];     /* "intake", "approved", ... */
+  char received[CUSTOS_DATE_LEN + 1];        /* YYYY-MM-DD the request was received */
+  char created[CUSTOS_TIMESTAMP_LEN + 1];    /* UTC time the case was registered */
+  char closed[CUSTOS_TIMESTAMP_LEN + 1];     /* UTC time it closed; "" while open */
+  bool history;                              /* imported as history (no documents) */
+  bool has_probe;                            /* the probe bytes are still stored (GOV-21) */
+  const char *record;                        /* the JSON record, NUL-terminated */
+} custos__case_row;
+
+/* Adds a case (c->id, c->has_probe ignored) with its probe and order
+ * document (either may be NULL with length 0), sets *id. */
+int custos__store_case_add(custos_txn *t, const custos__case_row *c, const void *probe,
+                           size_t probe_len, const void *doc, size_t doc_len, int64_t *id,
+                           custos_err *err);
+
+/* Reads case id into *out; its record goes into *record (reset first) and
+ * out->record points into it.  CUSTOS_ENOENT. */
+int custos__store_case_get(custos_txn *t, int64_t id, custos__case_row *out, custos_buf *record,
+                           custos_err *err);
+
+/* Rewrites state, closed and record of case c->id.  CUSTOS_ENOENT. */
+int custos__store_case_update(custos_txn *t, const custos__case_row *c, custos_err *err);
+
+/* Receives each case; the row is valid only during the call.  A non-zero
+ * return stops the iteration. */
+typedef int (*custos__case_cb)(const custos__case_row *c, void *ctx);
+
+/* Calls cb for every case in id order. */
+int custos__store_case_foreach(custos_txn *t, custos__case_cb cb, void *ctx, custos_err *err);
+
+/* Reads the probe (probe true) or the order document of case id into *out
+ * (reset first).  CUSTOS_ENOENT when there is none (purged, or history). */
+int custos__store_case_blob_get(custos_txn *t, int64_t id, bool probe, custos_buf *out,
+                                custos_err *err);
+
+/* GOV-21: erases the probe bytes of case id (its SHA-256 stays in the
+ * record and the log).  CUSTOS_ENOENT. */
+int custos__store_case_purge_probe(custos_txn *t, int64_t id, custos_err *err);
 
 /* ---- counts -------------------------------------------------------------------- */
 

@@ -202,6 +202,29 @@ typedef struct custos__store_ops {
 
   /* Calls cb for each case in id order; a non-zero return of cb stops. */
   int (*dedup_case_foreach)(custos_txn *t, custos__dedup_case_cb cb, void *ctx, custos_err *err);
+
+  /* ---- request cases (store.h "request cases") ---- */
+
+  /* Inserts a case with its blobs (NULL: none), returns its id. */
+  int (*case_add)(custos_txn *t, const custos__case_row *c, const void *probe, size_t probe_len,
+                  const void *doc, size_t doc_len, int64_t *id, custos_err *err);
+
+  /* Reads case id, its record appended to *record (already reset); CUSTOS_ENOENT. */
+  int (*case_get)(custos_txn *t, int64_t id, custos__case_row *out, custos_buf *record,
+                  custos_err *err);
+
+  /* Rewrites state, closed and record of c->id; CUSTOS_ENOENT. */
+  int (*case_update)(custos_txn *t, const custos__case_row *c, custos_err *err);
+
+  /* Calls cb for each case in id order; a non-zero return of cb stops. */
+  int (*case_foreach)(custos_txn *t, custos__case_cb cb, void *ctx, custos_err *err);
+
+  /* Appends the probe (probe true) or document blob to out (already reset);
+   * CUSTOS_ENOENT when the case or the blob is missing. */
+  int (*case_blob_get)(custos_txn *t, int64_t id, bool probe, custos_buf *out, custos_err *err);
+
+  /* Sets the probe blob of case id to NULL; CUSTOS_ENOENT. */
+  int (*case_purge_probe)(custos_txn *t, int64_t id, custos_err *err);
 } custos__store_ops;
 
 /* What every backend's store and transaction start with; a backend embeds

@@ -153,11 +153,11 @@ static void test_csv_rfc4180(void **state) {
 static void test_csv_malformed(void **state) {
   (void)state;
   static const char text[] =
-      "a,b\"c,d\n"       /* stray quote */
+      "a,b\"c,d\n" /* stray quote */
       "ok,1\n"
-      "\"a\"b,c\n"       /* a character after the closing quote */
+      "\"a\"b,c\n" /* a character after the closing quote */
       "ok,2\n"
-      "x,y\0z\n"         /* NUL */
+      "x,y\0z\n" /* NUL */
       "ok,3\n"
       ",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n" /* 70 fields */
       "ok,4\n"
@@ -166,7 +166,7 @@ static void test_csv_malformed(void **state) {
   custos__csv *r = reader(text, sizeof text - 1, &fp);
   custos__csv_record rec;
   static const custos__csv_problem want[] = {
-      CUSTOS__CSV_STRAY_QUOTE, CUSTOS__CSV_OK, CUSTOS__CSV_AFTER_QUOTE,    CUSTOS__CSV_OK,
+      CUSTOS__CSV_STRAY_QUOTE, CUSTOS__CSV_OK, CUSTOS__CSV_AFTER_QUOTE,     CUSTOS__CSV_OK,
       CUSTOS__CSV_NUL,         CUSTOS__CSV_OK, CUSTOS__CSV_TOO_MANY_FIELDS, CUSTOS__CSV_OK,
       CUSTOS__CSV_UNTERMINATED};
   for (size_t i = 0; i < CUSTOS_ARRAY_LEN(want); i++) {
@@ -305,7 +305,8 @@ static void test_row_checks(void **state) {
   (void)state;
   custos__import_row row;
   custos__import_reject rej;
-#define SENS ",S" MARK ",M" MARK ",B" MARK ",T" MARK ",V" MARK ",I" MARK ",D" MARK ",P" MARK ",Q" MARK
+#define SENS \
+  ",S" MARK ",M" MARK ",B" MARK ",T" MARK ",V" MARK ",I" MARK ",D" MARK ",P" MARK ",Q" MARK
   assert_int_equal(check_row("WA1,Ann,,Lee,1980-02-29,a/b.png" SENS, &row, &rej), -1);
   assert_string_equal(row.holder.license_no, "WA1");
   assert_string_equal(row.holder.dob, "1980-02-29");
@@ -347,7 +348,8 @@ static void test_row_checks(void **state) {
   };
   for (size_t i = 0; i < CUSTOS_ARRAY_LEN(bad); i++) {
     int got = check_row(bad[i].line, &row, &rej);
-    if (got != (int)bad[i].reason) fail_msg("row %zu: reason %d, expected %d", i, got, bad[i].reason);
+    if (got != (int)bad[i].reason)
+      fail_msg("row %zu: reason %d, expected %d", i, got, bad[i].reason);
     assert_string_equal(rej.column, bad[i].column);
     assert_true(strlen(rej.message) > 0);
   }
@@ -398,17 +400,13 @@ static void test_photo_read(void **state) {
     const char *rel;
     custos_import_reason reason;
   } bad[] = {
-      {"none.png", CUSTOS_IMPORT_PHOTO_MISSING},
-      {"nodir/none.png", CUSTOS_IMPORT_PHOTO_MISSING},
-      {"sub", CUSTOS_IMPORT_PHOTO_UNREADABLE},
-      {"fifo", CUSTOS_IMPORT_PHOTO_UNREADABLE},
-      {"big.png", CUSTOS_IMPORT_PHOTO_UNREADABLE},
-      {"outside.png", CUSTOS_IMPORT_PHOTO_PATH},
+      {"none.png", CUSTOS_IMPORT_PHOTO_MISSING},   {"nodir/none.png", CUSTOS_IMPORT_PHOTO_MISSING},
+      {"sub", CUSTOS_IMPORT_PHOTO_UNREADABLE},     {"fifo", CUSTOS_IMPORT_PHOTO_UNREADABLE},
+      {"big.png", CUSTOS_IMPORT_PHOTO_UNREADABLE}, {"outside.png", CUSTOS_IMPORT_PHOTO_PATH},
   };
   for (size_t i = 0; i < CUSTOS_ARRAY_LEN(bad); i++) {
     data = NULL;
-    assert_int_equal(custos__import_photo_read(real, bad[i].rel, &data, &len, &rej),
-                     CUSTOS_EINVAL);
+    assert_int_equal(custos__import_photo_read(real, bad[i].rel, &data, &len, &rej), CUSTOS_EINVAL);
     assert_null(data);
     if (rej.reason != bad[i].reason) fail_msg("%s: reason %d", bad[i].rel, rej.reason);
     assert_string_equal(rej.column, "photo");
@@ -418,8 +416,7 @@ static void test_photo_read(void **state) {
 /* ---- the store: cases, purge, compaction --------------------------------------------------- */
 
 /* Adds a holder with one photo and template v inside t; returns the ids. */
-static void add_holder(custos_txn *t, const char *lic, const float *v, int64_t *hid,
-                       int64_t *pid) {
+static void add_holder(custos_txn *t, const char *lic, const float *v, int64_t *hid, int64_t *pid) {
   custos__holder h = {0};
   snprintf(h.license_no, sizeof h.license_no, "%s", lic);
   snprintf(h.first_name, sizeof h.first_name, "F");
@@ -454,8 +451,8 @@ static void test_store_cases(void **state) {
   assert_int_equal(custos__store_begin(s, true, &t, NULL), CUSTOS_OK);
   add_holder(t, "C1", v, &h1, &p1);
   add_holder(t, "C2", v, &h2, &p2);
-  custos__dedup_case c = {.holder_a = h1, .holder_b = h2, .photo_a = p1, .photo_b = p2,
-                          .distance = 0.25};
+  custos__dedup_case c = {
+      .holder_a = h1, .holder_b = h2, .photo_a = p1, .photo_b = p2, .distance = 0.25};
   custos__timestamp_now(c.created);
   int64_t id = 0;
   assert_int_equal(custos__store_dedup_case_add(t, &c, &id, NULL), CUSTOS_OK);
@@ -463,8 +460,7 @@ static void test_store_cases(void **state) {
   bool exists = false;
   assert_int_equal(custos__store_dedup_case_open_exists(t, h2, h1, &exists, NULL), CUSTOS_OK);
   assert_true(exists);
-  assert_int_equal(custos__store_dedup_case_open_exists(t, h1, h1 + 100, &exists, NULL),
-                   CUSTOS_OK);
+  assert_int_equal(custos__store_dedup_case_open_exists(t, h1, h1 + 100, &exists, NULL), CUSTOS_OK);
   assert_false(exists);
   assert_int_equal(custos__store_dedup_case_add(t, &c, &id, NULL), CUSTOS_ECONFLICT);
   custos__dedup_case bad = c;
@@ -551,13 +547,14 @@ static void test_store_purge_compact(void **state) {
   assert_false(file_has(f->db, "keep-" MARK));
 }
 
-/* ---- de-duplication against a plain scan ------------------------------------------------------ */
+/* ---- de-duplication against a plain scan ------------------------------------------------------
+ */
 
 #define MAX_HOLDER 4096
 
 typedef struct scan_ctx {
-  const float *q;           /* query */
-  double best[MAX_HOLDER];  /* per holder id: nearest distance, INFINITY none */
+  const float *q;          /* query */
+  double best[MAX_HOLDER]; /* per holder id: nearest distance, INFINITY none */
 } scan_ctx;
 
 static double distance(const float *a, const float *b) {
@@ -637,9 +634,71 @@ static void test_dedup_reference(void **state) {
   const double thr = 0.5;
   custos__dedup *d = NULL;
   assert_int_equal(custos__store_begin(s, false, &t, NULL), CUSTOS_OK);
-  assert_int_equal(custos__dedup_open(t, "m1", thr, &d, NULL), CUSTOS_OK);
+  assert_int_equal(custos__dedup_open(t, "m1", NULL, thr, &d, NULL), CUSTOS_OK);
   custos__store_rollback(t);
   assert_int_equal(custos__dedup_size(d), (size_t)holders);
+
+  /* The gallery snapshot: written when the index is built from the store,
+   * used while its stamp is the store's template generation, rebuilt when
+   * corrupt or stale. */
+  {
+    char snap[] = "/tmp/custos-test-gallery-XXXXXX";
+    int sfd = mkstemp(snap);
+    assert_true(sfd >= 0);
+    close(sfd);
+    unlink(snap);
+    custos_index *gi = NULL;
+    int64_t g1 = 0, g2 = 0;
+    assert_int_equal(custos__store_begin(s, false, &t, NULL), CUSTOS_OK);
+    assert_int_equal(custos__core_gallery_load(t, "m1", snap, &gi, &g1, NULL), CUSTOS_OK);
+    custos__store_rollback(t);
+    assert_int_equal(custos_index_count(gi), (size_t)holders);
+    custos_index_free(gi);
+    custos_index_snapshot_header h;
+    assert_int_equal(custos_index_snapshot_info(snap, &h, NULL), CUSTOS_OK);
+    assert_int_equal(h.generation, (uint64_t)g1);
+    assert_int_equal(h.count, (uint64_t)holders);
+    /* Loaded from the snapshot: same content. */
+    assert_int_equal(custos__store_begin(s, false, &t, NULL), CUSTOS_OK);
+    assert_int_equal(custos__core_gallery_load(t, "m1", snap, &gi, &g2, NULL), CUSTOS_OK);
+    custos__store_rollback(t);
+    assert_int_equal(g2, g1);
+    assert_int_equal(custos_index_count(gi), (size_t)holders);
+    custos_index_free(gi);
+    /* A corrupt snapshot is ignored, the index rebuilt and the file rewritten. */
+    FILE *sf = fopen(snap, "r+b");
+    assert_non_null(sf);
+    assert_int_equal(fseek(sf, 100, SEEK_SET), 0);
+    assert_int_equal(fputc(0x5a, sf) == EOF, 0);
+    assert_int_equal(fputc(0xa5, sf) == EOF, 0);
+    fclose(sf);
+    custos_err e;
+    assert_int_equal(custos_index_load(NULL, snap, NULL, &gi, &e), CUSTOS_ECORRUPT);
+    assert_int_equal(custos__store_begin(s, false, &t, NULL), CUSTOS_OK);
+    assert_int_equal(custos__core_gallery_load(t, "m1", snap, &gi, &g2, NULL), CUSTOS_OK);
+    custos__store_rollback(t);
+    assert_int_equal(custos_index_count(gi), (size_t)holders);
+    custos_index_free(gi);
+    assert_int_equal(custos_index_snapshot_info(snap, &h, NULL), CUSTOS_OK);
+    /* A new template (of another model) changes the store's generation: the
+     * stale snapshot is not used but rebuilt and rewritten. */
+    assert_int_equal(custos__store_begin(s, true, &t, NULL), CUSTOS_OK);
+    custos__photo gp = {.holder_id = 1};
+    gp.sha256[3] = 0x99;
+    int64_t gpid;
+    assert_int_equal(custos__store_photo_add(t, &gp, &gpid, NULL), CUSTOS_OK);
+    assert_int_equal(custos__store_template_put(t, gpid, "m3", centre[2], NULL), CUSTOS_OK);
+    assert_int_equal(custos__store_commit(t, NULL), CUSTOS_OK);
+    assert_int_equal(custos__store_begin(s, false, &t, NULL), CUSTOS_OK);
+    assert_int_equal(custos__core_gallery_load(t, "m1", snap, &gi, &g2, NULL), CUSTOS_OK);
+    custos__store_rollback(t);
+    assert_true(g2 != g1);
+    assert_int_equal(custos_index_count(gi), (size_t)holders);
+    custos_index_free(gi);
+    assert_int_equal(custos_index_snapshot_info(snap, &h, NULL), CUSTOS_OK);
+    assert_int_equal(h.generation, (uint64_t)g2);
+    unlink(snap);
+  }
 
   added *extra = calloc(200, sizeof *extra);
   assert_non_null(extra);
@@ -652,8 +711,8 @@ static void test_dedup_reference(void **state) {
     if (qi % 5 == 4) near(centre[qi % CLUSTERS], 6.0f, q, &seed); /* a stranger */
     /* Every third query is a renewal of a holder of its cluster: that
      * holder's own photos never count. */
-    int64_t holder = qi % 3 == 0 ? 1 + (qi % CLUSTERS == 0 ? 0 : 12 + 3 * ((qi % CLUSTERS) - 1))
-                                 : next_holder++;
+    int64_t holder =
+        qi % 3 == 0 ? 1 + (qi % CLUSTERS == 0 ? 0 : 12 + 3 * ((qi % CLUSTERS) - 1)) : next_holder++;
     scan_ctx *sc = calloc(1, sizeof *sc);
     assert_non_null(sc);
     sc->q = q;
@@ -732,7 +791,8 @@ static void test_dedup_reference(void **state) {
   custos__dedup_free(d);
 }
 
-/* ---- end to end on real faces ------------------------------------------------------------------ */
+/* ---- end to end on real faces ------------------------------------------------------------------
+ */
 
 static bool have_models(void) {
   char p[512];
@@ -840,12 +900,16 @@ static void test_import_end_to_end(void **state) {
   snprintf(csv, sizeof csv, "%s/holders.csv", f->dir);
   write_text(csv,
              "license_no,first_name,middle_name,last_name,dob,photo,ssn,birthplace\n"
-             "A1,Ann,,One,1980-01-01,face0.png,S1-" MARK ",B1-" MARK "\n"
+             "A1,Ann,,One,1980-01-01,face0.png,S1-" MARK ",B1-" MARK
+             "\n"
              "A2,Bo,,Two,1981-01-01,face1.png,,\n"
-             "A3,Cy,,Three,1982-01-01,face2.png,S3-" MARK ",\n"
+             "A3,Cy,,Three,1982-01-01,face2.png,S3-" MARK
+             ",\n"
              "A4,Di,,Four,1983-01-01,face0-alt.png,,\n"
-             "A5,Ed,,Five,1984-01-01,blank.png,S5-" MARK ",B5-" MARK "\n"
-             "A6,Fa,,Six,1984-02-30,face1.png,S6-" MARK ",\n"
+             "A5,Ed,,Five,1984-01-01,blank.png,S5-" MARK ",B5-" MARK
+             "\n"
+             "A6,Fa,,Six,1984-02-30,face1.png,S6-" MARK
+             ",\n"
              "A7,Gi,,Seven,1985-01-01,crowd.png,,\n"
              "A8,Ha,,Eight,1985-01-01,small.png,,\n"
              "A9,Io,,Nine,1985-01-01,blurred.png,,\n"
@@ -950,8 +1014,7 @@ static void test_import_end_to_end(void **state) {
   custos_session_free(bob);
 
   /* The purge, through the public API. */
-  assert_int_equal(custos_purge_field(f->c, f->admin, "nationality", &erased, &err),
-                   CUSTOS_EINVAL);
+  assert_int_equal(custos_purge_field(f->c, f->admin, "nationality", &erased, &err), CUSTOS_EINVAL);
   assert_int_equal(custos_purge_field(f->c, f->admin, "ssn", &erased, &err), CUSTOS_OK);
   assert_int_equal(erased, 2);
   assert_false(file_has(f->db, "S1-" MARK));

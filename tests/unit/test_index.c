@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/index: the fast search (8-bit codes + exact re-rank)
+ * Unit tests of src/index: the fast search (7-bit codes + exact re-rank)
  * against the exact search and against a brute-force reference, on random,
  * tie-heavy, out-of-range and real descriptors, with both kernels and one or
  * two threads; the kernels against each other; edge cases (empty gallery,
