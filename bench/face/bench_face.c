@@ -139,12 +139,12 @@ typedef struct photo {
   const char *path;
   unsigned char *data; /* the JPEG file */
   size_t len;
-  custos_image *img; /* decoded once, for the runs without decoding */
-  size_t faces;      /* found by custos */
+  custos_image *img;        /* decoded once, for the runs without decoding */
+  size_t faces;             /* found by custos */
   custos_face_box box0;     /* first face's detection box */
   custos_face_box aligned0; /* first face's reference crop */
   double ssd_ms, image_ms, image_dec_ms, decode_ms; /* wall medians */
-  double ssd_cpu, image_cpu, image_dec_cpu;          /* CPU-time medians */
+  double ssd_cpu, image_cpu, image_dec_cpu;         /* CPU-time medians */
 } photo;
 
 /* The distinct oneDNN implementations of a net's steps with their counts,
@@ -323,13 +323,20 @@ static int cmd_measure(int argc, char **argv) {
       return 2;
     }
     const char *o = argv[a], *v = argv[++a];
-    if (strcmp(o, "--models") == 0) models = v;
-    else if (strcmp(o, "--out") == 0) out_path = v;
-    else if (strcmp(o, "--net-runs") == 0) net_runs = (int)parse_count(v, o);
-    else if (strcmp(o, "--ssd-runs") == 0) ssd_runs = (int)parse_count(v, o);
-    else if (strcmp(o, "--reps") == 0) reps = (int)parse_count(v, o);
-    else if (strcmp(o, "--trials") == 0) trials = (int)parse_count(v, o);
-    else if (strcmp(o, "--pair-reps") == 0) pair_reps = (int)parse_count(v, o);
+    if (strcmp(o, "--models") == 0)
+      models = v;
+    else if (strcmp(o, "--out") == 0)
+      out_path = v;
+    else if (strcmp(o, "--net-runs") == 0)
+      net_runs = (int)parse_count(v, o);
+    else if (strcmp(o, "--ssd-runs") == 0)
+      ssd_runs = (int)parse_count(v, o);
+    else if (strcmp(o, "--reps") == 0)
+      reps = (int)parse_count(v, o);
+    else if (strcmp(o, "--trials") == 0)
+      trials = (int)parse_count(v, o);
+    else if (strcmp(o, "--pair-reps") == 0)
+      pair_reps = (int)parse_count(v, o);
     else {
       fprintf(stderr, "bench_face: unknown option %s\n", o);
       return 2;
@@ -754,14 +761,22 @@ static int cmd_report(int argc, char **argv) {
   double rss_kb = NAN, rss2_kb = NAN, ref_rss_kb = NAN, ref_cpu = NAN, ref_wall = NAN, x, y;
   for (int a = 0; a + 1 < argc; a += 2) {
     const char *o = argv[a], *v = argv[a + 1];
-    if (strcmp(o, "--ours") == 0) ours_p = v;
-    else if (strcmp(o, "--avx2") == 0) avx2_p = v;
-    else if (strcmp(o, "--ref") == 0) ref_p = v;
-    else if (strcmp(o, "--ref-cpu") == 0) ref_cpu_p = v;
-    else if (strcmp(o, "--rss") == 0) read_rss(v, &rss_kb, &x, &y);
-    else if (strcmp(o, "--rss-2t") == 0) read_rss(v, &rss2_kb, &x, &y);
-    else if (strcmp(o, "--ref-rss") == 0) read_rss(v, &ref_rss_kb, &ref_cpu, &ref_wall);
-    else if (strcmp(o, "--load") == 0) load = v;
+    if (strcmp(o, "--ours") == 0)
+      ours_p = v;
+    else if (strcmp(o, "--avx2") == 0)
+      avx2_p = v;
+    else if (strcmp(o, "--ref") == 0)
+      ref_p = v;
+    else if (strcmp(o, "--ref-cpu") == 0)
+      ref_cpu_p = v;
+    else if (strcmp(o, "--rss") == 0)
+      read_rss(v, &rss_kb, &x, &y);
+    else if (strcmp(o, "--rss-2t") == 0)
+      read_rss(v, &rss2_kb, &x, &y);
+    else if (strcmp(o, "--ref-rss") == 0)
+      read_rss(v, &ref_rss_kb, &ref_cpu, &ref_wall);
+    else if (strcmp(o, "--load") == 0)
+      load = v;
     else {
       fprintf(stderr, "bench_face: unknown option %s\n", o);
       return 2;
@@ -829,7 +844,8 @@ static int cmd_report(int argc, char **argv) {
   cell(2, "x", ref_rss_kb / rss_kb);
   printf("\n%-50s", "--threads 2");
   cell(1, "", rss2_kb / 1024);
-  printf("\n\nper photo (ms)        faces  custos   +decode   ref     ref/custos   ssd    ref ssd\n");
+  printf(
+      "\n\nper photo (ms)        faces  custos   +decode   ref     ref/custos   ssd    ref ssd\n");
   for (size_t i = 0; i < nph; i++) {
     const json_t *p = json_array_get(photos, i);
     printf("%-20s %3.0f/%-3.0f %7.1f %8.1f %7.1f %9.2fx %8.1f %7.1f\n", str(p, "file"),
@@ -841,14 +857,16 @@ static int cmd_report(int argc, char **argv) {
       printf("  warning: face counts differ\n");
   }
   const double share = num(ours, "image_cpu_ms") / im, ref_share = ref_cpu / ref_wall;
-  printf("\nshare of a core obtained (CPU / wall): custos per-photo passes %.2f, reference "
-         "process %.2f (V8's helper threads included)\n",
-         share, ref_share);
+  printf(
+      "\nshare of a core obtained (CPU / wall): custos per-photo passes %.2f, reference "
+      "process %.2f (V8's helper threads included)\n",
+      share, isnan(ref_share) ? 0.0 : ref_share);
   const double dc = num(ours, "descriptor_cpu_ms"), sc = num(ours, "ssd_cpu_ms");
   const double ic = num(ours, "image_cpu_ms"), icd = num(ours, "image_cpu_ms_with_decode");
   if (!isnan(rc.img)) {
-    printf("\nCPU time of the computing thread, as on an idle core (reference: its main thread, "
-           "second run)\n");
+    printf(
+        "\nCPU time of the computing thread, as on an idle core (reference: its main thread, "
+        "second run)\n");
     printf("%-50s %12s %12s %12s\n", "", "custos", "reference", "ref/custos");
     row4("descriptor per face", dc, rc.desc);
     row4("landmarks per face", num(ours, "landmarks_cpu_ms"), rc.lm);
@@ -861,10 +879,9 @@ static int cmd_report(int argc, char **argv) {
            str(avx2, "max_cpu_isa"));
     printf("  kernels: descriptor net: %s\n", str(avx2, "impl_descriptor"));
     header("", "ref/custos");
-    row("descriptor per face", num(avx2, "descriptor_ms"), ref_desc,
-        num(avx2, "descriptor_cpu_ms"), "goal <= 8 ms");
-    row("landmarks per face", num(avx2, "landmarks_ms"), ref_lm, num(avx2, "landmarks_cpu_ms"),
-        "");
+    row("descriptor per face", num(avx2, "descriptor_ms"), ref_desc, num(avx2, "descriptor_cpu_ms"),
+        "goal <= 8 ms");
+    row("landmarks per face", num(avx2, "landmarks_ms"), ref_lm, num(avx2, "landmarks_cpu_ms"), "");
     row("SSD per image", num(avx2, "ssd_ms"), ref_ssd, num(avx2, "ssd_cpu_ms"), "goal <= 90 ms");
     row("  SSD net alone", num(avx2, "ssd_net_ms"), NAN, num(avx2, "ssd_net_cpu_ms"), "");
     row("per photo, decoded pixels in", num(avx2, "image_ms"), ref_img, num(avx2, "image_cpu_ms"),
