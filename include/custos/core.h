@@ -108,6 +108,7 @@ typedef struct custos_status {
   int64_t photos;           /* their photos */
   int64_t templates;        /* face templates, all models */
   int64_t users;            /* staff accounts */
+  int64_t cases;            /* request cases, history included */
   int schema_version;       /* of the database */
   char backend[16];         /* "sqlite" or "postgresql" */
   char policy_sha256[65];   /* hex SHA-256 of the policy file given to init; "" none */
@@ -135,9 +136,18 @@ CUSTOS_API int custos_login(custos *c, const char *user, const char *password, c
 /* Frees a session; NULL-safe. */
 CUSTOS_API void custos_session_free(custos_session *s);
 
-/* The session's user name and role (as at login). */
+/* The session's user name and role (as at login, or at the last
+ * custos_session_refresh). */
 CUSTOS_API const char *custos_session_user(const custos_session *s);
 CUSTOS_API custos_role custos_session_role(const custos_session *s);
+
+/* Re-reads the session's user: an error when it was removed or replaced
+ * (CUSTOS_EPERM) or locked (CUSTOS_EAUTH) since login — the session must then
+ * end; otherwise updates the
+ * session's role to the user's current one.  Every action re-checks the user
+ * anyway; a long-lived front end (the server) calls this per request so that
+ * what it shows follows the database too.  s must have been opened on c. */
+CUSTOS_API int custos_session_refresh(custos *c, custos_session *s, custos_err *err);
 
 /* ---- users (administrators only; others get CUSTOS_EPERM) -------------------- */
 

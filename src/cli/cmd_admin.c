@@ -100,12 +100,13 @@ static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **a
   custos_close(c);
   if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
   if (common->json) {
-    /* Fields of parts that do not exist yet (cases, audit log, models) are
-     * absent rather than zero. */
-    json_t *o =
-        json_pack("{s:I, s:I, s:I, s:I, s:i, s:s}", "holders", (json_int_t)st.holders, "photos",
-                  (json_int_t)st.photos, "templates", (json_int_t)st.templates, "users",
-                  (json_int_t)st.users, "schema_version", st.schema_version, "backend", st.backend);
+    /* Fields of parts that do not exist (a database without an audit log,
+     * no policy file) are absent rather than zero. */
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "holders",
+                          (json_int_t)st.holders, "photos", (json_int_t)st.photos, "templates",
+                          (json_int_t)st.templates, "users", (json_int_t)st.users, "cases",
+                          (json_int_t)st.cases, "schema_version", st.schema_version, "backend",
+                          st.backend);
     if (o != NULL && st.policy_sha256[0] != '\0') {
       json_object_set_new(o, "policy_sha256", json_string(st.policy_sha256));
     }
@@ -126,6 +127,7 @@ static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **a
     printf("photos          %lld\n", (long long)st.photos);
     printf("templates       %lld\n", (long long)st.templates);
     printf("users           %lld\n", (long long)st.users);
+    printf("cases           %lld\n", (long long)st.cases);
     printf("policy sha256   %s\n", st.policy_sha256[0] ? st.policy_sha256 : "none recorded");
     if (!st.audit_log) {
       printf("audit log       none (a database from before it: 'custos audit setup')\n");

@@ -235,19 +235,6 @@ static json_t *str_or_null(const char *s) {
   return s ? json_string(s) : json_null();
 }
 
-static const char *class_name(custos_offense_class cls) {
-  switch (cls) {
-    case CUSTOS_OFFENSE_CRIMINAL:
-      return "criminal";
-    case CUSTOS_OFFENSE_MIXED:
-      return "mixed";
-    case CUSTOS_OFFENSE_IMMIGRATION:
-      return "immigration";
-    default:
-      return "none";
-  }
-}
-
 static json_t *submit_record(const custos_policy_request *r, const custos_policy_result *res,
                              const char *submitter) {
   json_t *rec = json_object(), *offs = json_array(), *reasons = json_array(),
@@ -267,9 +254,9 @@ static json_t *submit_record(const custos_policy_request *r, const custos_policy
                 str_or_null(r->legal_process.form), "issued", r->legal_process.issued, "expires",
                 r->legal_process.expires));
   for (size_t i = 0; i < res->noffenses; i++) {
-    json_array_append_new(
-        offs, json_pack("{s:s, s:s, s:s}", "citation", res->offenses[i].citation, "statute",
-                        res->offenses[i].statute, "class", class_name(res->offenses[i].cls)));
+    json_array_append_new(offs, json_pack("{s:s, s:s, s:s}", "citation", res->offenses[i].citation,
+                                          "statute", res->offenses[i].statute, "class",
+                                          custos_policy_class_name(res->offenses[i].cls)));
   }
   json_object_set_new(rec, "offenses", offs);
   for (size_t i = 0; i < res->nreasons; i++) {

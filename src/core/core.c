@@ -176,7 +176,8 @@ int custos_get_status(custos *c, custos_status *out, custos_err *err) {
   if ((rc = custos__store_count(t, CUSTOS__T_HOLDERS, &out->holders, err)) ||
       (rc = custos__store_count(t, CUSTOS__T_PHOTOS, &out->photos, err)) ||
       (rc = custos__store_count(t, CUSTOS__T_TEMPLATES, &out->templates, err)) ||
-      (rc = custos__store_count(t, CUSTOS__T_USERS, &out->users, err)))
+      (rc = custos__store_count(t, CUSTOS__T_USERS, &out->users, err)) ||
+      (rc = custos__store_count(t, CUSTOS__T_CASES, &out->cases, err)))
     goto out;
   rc = custos__store_meta_get(t, "policy_sha256", out->policy_sha256, sizeof out->policy_sha256,
                               err);
@@ -257,6 +258,24 @@ const char *custos_session_user(const custos_session *s) {
 
 custos_role custos_session_role(const custos_session *s) {
   return s->role;
+}
+
+int custos_session_refresh(custos *c, custos_session *s, custos_err *err) {
+  custos_txn *t = NULL;
+  custos__user u;
+  custos_role role = CUSTOS_ROLE_NONE;
+  if (s == NULL || s->c != c) return custos__err(err, CUSTOS_EPERM, MOD, "no session for this database");
+  int rc = custos__store_begin(c->store, false, &t, err);
+  if (rc != CUSTOS_OK) return rc;
+  rc = custos__auth_require(t, s->name, CUSTOS_ROLE_NONE, &u, err);
+  if (rc == CUSTOS_OK && u.id != s->user_id) {
+    rc = custos__err(err, CUSTOS_EPERM, MOD, "user '%s' was replaced since login", s->name);
+  }
+  if (rc == CUSTOS_OK) rc = custos__auth_role_of(&u, &role, err);
+  if (rc == CUSTOS_OK) s->role = role;
+  custos__store_rollback(t);
+  sodium_memzero(&u, sizeof u);
+  return rc;
 }
 
 /* Opens a transaction acting as `as`, checking it holds role. */

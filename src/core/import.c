@@ -844,34 +844,21 @@ static int rejects_name(const char *csv, const char *given, char *out, size_t ca
 
 /* Counts the data rows and hashes the file, for the progress and the log. */
 static int survey_csv(const char *path, int64_t *rows, uint8_t sha[32], custos_err *err) {
-  crypto_hash_sha256_state st;
-  unsigned char chunk[65536];
   custos__csv *csv = NULL;
   custos__csv_record *rec = NULL;
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    int e = errno;
-    return custos__err(err, e == ENOENT ? CUSTOS_ENOENT : CUSTOS_EIO, MOD, "%s: %s", path,
-                       strerror(e));
-  }
-  crypto_hash_sha256_init(&st);
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) crypto_hash_sha256_update(&st, chunk, got);
-  crypto_hash_sha256_final(&st, sha);
-  int rc = ferror(f) ? custos__err(err, CUSTOS_EIO, MOD, "%s: read error", path) : CUSTOS_OK;
+  FILE *f = NULL;
   *rows = 0;
-  if (rc == CUSTOS_OK) {
-    rewind(f);
-    rec = custos__malloc(sizeof *rec);
-    rc = rec ? custos__csv_new(f, &csv, err) : custos__err(err, CUSTOS_ENOMEM, MOD, "no memory");
-  }
+  int rc = custos__import_hash_file(path, &f, sha, err);
+  if (rc != CUSTOS_OK) return rc;
+  rewind(f);
+  rec = custos__malloc(sizeof *rec);
+  rc = rec ? custos__csv_new(f, &csv, err) : custos__err(err, CUSTOS_ENOMEM, MOD, "no memory");
   while (rc == CUSTOS_OK && (rc = custos__csv_next(csv, rec, err)) == CUSTOS_OK) (*rows)++;
   if (rc == CUSTOS_ENOENT) rc = CUSTOS_OK;
   if (*rows > 0) (*rows)--; /* the header */
   custos__csv_free(csv);
   if (rec != NULL) sodium_memzero(rec, sizeof *rec);
   custos__free(rec);
-  sodium_memzero(chunk, sizeof chunk);
   fclose(f);
   return rc;
 }

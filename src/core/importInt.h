@@ -221,4 +221,10 @@ size_t custos__dedup_size(const custos__dedup *d);
  * CUSTOS_ENOENT when a weights file is missing, CUSTOS_EIO. */
 int custos__import_model_version(const char *models_dir, char *out, size_t cap, custos_err *err);
 
+/* Opens path, reads it whole and writes its SHA-256 to sha.  With f NULL the
+ * file is closed again; otherwise *f receives it, positioned at its end, and
+ * the caller closes it.  Returns CUSTOS_ENOENT for a missing file,
+ * CUSTOS_EIO when it cannot be opened or read (sha then unspecified). */
+int custos__import_hash_file(const char *path, FILE **f, uint8_t sha[32], custos_err *err);
+
 #endif

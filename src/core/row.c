@@ -356,28 +356,40 @@ out:
 
 /* ---- the template model ------------------------------------------------------------------ */
 
-static int hash_file(const char *dir, const char *name, unsigned char out[32], custos_err *err) {
-  char path[PATH_MAX];
+int custos__import_hash_file(const char *path, FILE **f, uint8_t sha[32], custos_err *err) {
   unsigned char chunk[65536];
   crypto_hash_sha256_state st;
-  int n = snprintf(path, sizeof path, "%s/%s", dir, name);
-  if (n < 0 || (size_t)n >= sizeof path) {
-    return custos__err(err, CUSTOS_EINVAL, MOD, "models folder path too long");
-  }
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
+  FILE *fp = fopen(path, "rb");
+  if (fp == NULL) {
     int e = errno;
     return custos__err(err, e == ENOENT ? CUSTOS_ENOENT : CUSTOS_EIO, MOD, "%s: %s", path,
                        strerror(e));
   }
   crypto_hash_sha256_init(&st);
   size_t r;
-  while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) crypto_hash_sha256_update(&st, chunk, r);
-  int failed = ferror(f);
-  fclose(f);
-  if (failed) return custos__err(err, CUSTOS_EIO, MOD, "%s: read error", path);
-  crypto_hash_sha256_final(&st, out);
-  return CUSTOS_OK;
+  while ((r = fread(chunk, 1, sizeof chunk, fp)) > 0) crypto_hash_sha256_update(&st, chunk, r);
+  sodium_memzero(chunk, sizeof chunk);
+  int rc = CUSTOS_OK;
+  if (ferror(fp)) {
+    rc = custos__err(err, CUSTOS_EIO, MOD, "%s: read error", path);
+  } else {
+    crypto_hash_sha256_final(&st, sha);
+  }
+  if (rc == CUSTOS_OK && f != NULL) {
+    *f = fp;
+  } else {
+    fclose(fp);
+  }
+  return rc;
+}
+
+static int hash_file(const char *dir, const char *name, unsigned char out[32], custos_err *err) {
+  char path[PATH_MAX];
+  int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (n < 0 || (size_t)n >= sizeof path) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "models folder path too long");
+  }
+  return custos__import_hash_file(path, NULL, out, err);
 }
 
 int custos__import_model_version(const char *models_dir, char *out, size_t cap, custos_err *err) {

@@ -189,6 +189,7 @@ typedef struct http_req {
   size_t body_len;                                  /* its bytes */
   const char *cookie_id;                            /* the session cookie's value, or NULL */
   http_session *session;                            /* held session, or NULL (public routes) */
+  custos_role role; /* the session user's role as the database has it now (signed-in routes) */
   char client[HTTP_ADDR_MAX];                       /* client address */
   bool secure;                                      /* reached over HTTPS (cookies get Secure) */
   http_reply reply;                                 /* the answer */

@@ -226,7 +226,7 @@ static void h_me(http_req *r) {
   const http_session *s = r->session;
   http_reply_json(
       r, 200,
-      json_pack("{s:s, s:s, s:s, s:i, s:i}", "user", s->user, "role", custos_role_name(s->role),
+      json_pack("{s:s, s:s, s:s, s:i, s:i}", "user", s->user, "role", custos_role_name(r->role),
                 "csrf", s->csrf, "idle_timeout_s", (int)r->srv->cfg->session_idle_s, "max_age_s",
                 (int)r->srv->cfg->session_max_s));
 }

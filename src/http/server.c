@@ -236,9 +236,21 @@ static void on_headers(http_server *srv, struct MHD_Connection *conn, request_st
         return;
       }
     }
-    if ((route->roles & HTTP_ROLE(r->session->role)) == 0) {
-      http_reply_error(r, 403, "forbidden", "the %s role may not do this",
-                       custos_role_name(r->session->role));
+    /* The user as the database has it now: removed, replaced or locked since
+     * sign-in ends the session at once; a changed role applies at once. */
+    custos_err rerr;
+    custos *c = http_pool_lock(srv->pool, r->session->slot);
+    int rrc = custos_session_refresh(c, r->session->cs, &rerr);
+    custos_role role = custos_session_role(r->session->cs);
+    http_pool_unlock(srv->pool, r->session->slot);
+    if (rrc != CUSTOS_OK) {
+      http_sessions_end(srv->sessions, r->session);
+      http_reply_error(r, 401, "unauthorized", "sign in again: the account changed since sign-in");
+      return;
+    }
+    r->role = role;
+    if ((route->roles & HTTP_ROLE(role)) == 0) {
+      http_reply_error(r, 403, "forbidden", "the %s role may not do this", custos_role_name(role));
       return;
     }
   }

@@ -244,13 +244,21 @@ typedef struct ix_job {
   bool stream;       /* run the streaming floor instead */
 } ix_job;
 
+/* The segment that holds slot, with slot's offset in it (*off) and how many of
+ * the slots from slot up to end lie in that segment (*len). */
+static const ix_segment *seg_run(const ix_version *v, size_t slot, size_t end, size_t *off,
+                                 size_t *len) {
+  *off = slot & IX_SEG_MASK;
+  *len = end - slot;
+  if (*len > IX_SEG_SIZE - *off) *len = IX_SEG_SIZE - *off;
+  return ix_seg(v, slot);
+}
+
 static void run_fast(ix_job *j, size_t begin, size_t end) {
   const ix_version *v = j->v;
   for (size_t slot = begin; slot < end;) {
-    const ix_segment *s = ix_seg(v, slot);
-    size_t off = slot & IX_SEG_MASK;
-    size_t len = end - slot;
-    if (len > IX_SEG_SIZE - off) len = IX_SEG_SIZE - off;
+    size_t off, len;
+    const ix_segment *s = seg_run(v, slot, end, &off, &len);
     if (j->st[0].shared) {
       for (size_t q = 0; q < j->np; q++) {
         shared_take(v, &j->probes[q], &j->st[q]);
@@ -281,10 +289,8 @@ static void run_fast(ix_job *j, size_t begin, size_t end) {
 static void run_exact(ix_job *j, size_t begin, size_t end) {
   const ix_version *v = j->v;
   for (size_t slot = begin; slot < end;) {
-    const ix_segment *s = ix_seg(v, slot);
-    size_t off = slot & IX_SEG_MASK;
-    size_t len = end - slot;
-    if (len > IX_SEG_SIZE - off) len = IX_SEG_SIZE - off;
+    size_t off, len;
+    const ix_segment *s = seg_run(v, slot, end, &off, &len);
     if (len > CHUNK) len = CHUNK;
     for (size_t q = 0; q < j->np; q++) {
       custos__index_exact_many(j->probes[q].x, s->vec + off * IX_DIMS, len, j->d2);
@@ -302,10 +308,8 @@ static void run_stream(ix_job *j, size_t begin, size_t end) {
   const ix_version *v = j->v;
   uint64_t sink = 0;
   for (size_t slot = begin; slot < end;) {
-    const ix_segment *s = ix_seg(v, slot);
-    size_t off = slot & IX_SEG_MASK;
-    size_t len = end - slot;
-    if (len > IX_SEG_SIZE - off) len = IX_SEG_SIZE - off;
+    size_t off, len;
+    const ix_segment *s = seg_run(v, slot, end, &off, &len);
     sink ^= custos__index_stream_bytes(s->codes + off * IX_DIMS, len * IX_DIMS);
     slot += len;
   }

@@ -303,17 +303,8 @@ int custos_index_snapshot_info(const char *path, custos_index_snapshot_header *i
 
 static int fsync_dir_of(const char *path, custos_err *err) {
   char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL) {
-    snprintf(dir, sizeof dir, ".");
-  } else if (slash == path) {
-    snprintf(dir, sizeof dir, "/");
-  } else {
-    int len = (int)(slash - path);
-    if ((size_t)len >= sizeof dir) {
-      return custos__err(err, CUSTOS_EINVAL, "index", "path %s is too long", path);
-    }
-    snprintf(dir, sizeof dir, "%.*s", len, path);
+  if (custos__path_dir(path, dir, sizeof dir) != CUSTOS_OK) {
+    return custos__err(err, CUSTOS_EINVAL, "index", "path %s is too long", path);
   }
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return sys_err(err, "cannot open folder", dir);

@@ -100,6 +100,16 @@ static int manifest_err(custos_err *err, int rc, const char *model) {
   return custos__err(err, CUSTOS_EMODEL, NN_MOD, "%s: manifest: %s", model, detail);
 }
 
+/* Fetches the array key (1..max entries) of manifest group gi into *out; a
+ * missing or malformed one gives the manifest error that names model. */
+static int group_array(const json_t *root, size_t gi, const char *key, size_t max,
+                       const char *model, const json_t **out, custos_err *err) {
+  char gpath[32];
+  snprintf(gpath, sizeof gpath, "[%zu]", gi);
+  int rc = custos__json_get_array(json_array_get(root, gi), gpath, key, true, max, out, err);
+  return rc == CUSTOS_OK ? rc : manifest_err(err, rc, model);
+}
+
 /* A manifest path must be a plain file name in the model folder. */
 static bool safe_file_name(const char *s) {
   size_t n = strlen(s);
@@ -304,15 +314,9 @@ int custos__nn_model_load(const char *models_dir, custos_nn_kind kind, custos_nn
   /* Declarations first: names, shapes, encodings, sizes. */
   size_t total = 0;
   for (size_t gi = 0; gi < json_array_size(root); gi++) {
-    const json_t *grp = json_array_get(root, gi);
     const json_t *weights = NULL;
-    char gpath[32];
-    snprintf(gpath, sizeof gpath, "[%zu]", gi);
-    rc = custos__json_get_array(grp, gpath, "weights", true, MAX_TENSORS, &weights, err);
-    if (rc != CUSTOS_OK) {
-      rc = manifest_err(err, rc, model);
-      goto out;
-    }
+    rc = group_array(root, gi, "weights", MAX_TENSORS, model, &weights, err);
+    if (rc != CUSTOS_OK) goto out;
     total += json_array_size(weights);
   }
   if (total == 0 || total > MAX_TENSORS) {
@@ -353,15 +357,9 @@ int custos__nn_model_load(const char *models_dir, custos_nn_kind kind, custos_nn
   crypto_hash_sha256_init(&sha);
   size_t total_read = 0, ti = 0;
   for (size_t gi = 0; gi < json_array_size(root); gi++) {
-    const json_t *grp = json_array_get(root, gi);
     const json_t *paths = NULL;
-    char gpath[32];
-    snprintf(gpath, sizeof gpath, "[%zu]", gi);
-    rc = custos__json_get_array(grp, gpath, "paths", true, MAX_PATHS, &paths, err);
-    if (rc != CUSTOS_OK) {
-      rc = manifest_err(err, rc, model);
-      goto out;
-    }
+    rc = group_array(root, gi, "paths", MAX_PATHS, model, &paths, err);
+    if (rc != CUSTOS_OK) goto out;
     size_t len = 0;
     rc = read_group(models_dir, model, paths, &total_read, &bin, &len, &sha, err);
     if (rc != CUSTOS_OK) goto out;

@@ -514,6 +514,21 @@ out:
   return rc;
 }
 
+/* Adds the step of pd (named what) for layer k: it reads tensor src_t into a
+ * new tensor of layout dmd, which becomes value k + 1.  pd stays the caller's. */
+static int unary_step(dn_state *st, const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *dmd,
+                      const char *what, int k, int src_t, custos_err *err) {
+  int dst_t = new_tensor(st, dmd);
+  if (dst_t < 0) return custos__err(err, CUSTOS_ENOMEM, NN_MOD, "out of memory");
+  dn_step *s;
+  int rc = prim_step(st, pd, what, k, &s, err);
+  if (rc != CUSTOS_OK) return rc;
+  step_arg(s, DNNL_ARG_SRC, src_t, NULL);
+  step_arg(s, DNNL_ARG_DST, dst_t, NULL);
+  st->val_t[k + 1] = dst_t;
+  return CUSTOS_OK;
+}
+
 static int build_pool(dn_state *st, int k, custos_err *err) {
   int rc = CUSTOS_OK;
   const nn_layer *l = &st->g->layers[k];
@@ -537,17 +552,8 @@ static int build_pool(dn_state *st, int k, custos_err *err) {
          &st->t[src_t].md, &dmd, strides, kernel, pad_l, pad_r),
      "pooling", l);
   DN(dnnl_primitive_desc_create(&pd, &pdsc, attr, st->eng, NULL), "pooling", l);
-  int dst_t = new_tensor(st, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0));
-  if (dst_t < 0) {
-    rc = custos__err(err, CUSTOS_ENOMEM, NN_MOD, "out of memory");
-    goto out;
-  }
-  dn_step *s;
-  rc = prim_step(st, pd, l->op == NN_OP_MAXPOOL ? "maxpool" : "avgpool", k, &s, err);
-  if (rc != CUSTOS_OK) goto out;
-  step_arg(s, DNNL_ARG_SRC, src_t, NULL);
-  step_arg(s, DNNL_ARG_DST, dst_t, NULL);
-  st->val_t[k + 1] = dst_t;
+  rc = unary_step(st, pd, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+                  l->op == NN_OP_MAXPOOL ? "maxpool" : "avgpool", k, src_t, err);
 out:
   dnnl_primitive_desc_destroy(pd);
   dnnl_primitive_attr_destroy(attr);
@@ -568,17 +574,7 @@ static int build_act(dn_state *st, int k, custos_err *err) {
   DN(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &st->t[src_t].md, a, b),
      "eltwise", l);
   DN(dnnl_primitive_desc_create(&pd, &ed, attr, st->eng, NULL), "eltwise", l);
-  int dst_t = new_tensor(st, &st->t[src_t].md);
-  if (dst_t < 0) {
-    rc = custos__err(err, CUSTOS_ENOMEM, NN_MOD, "out of memory");
-    goto out;
-  }
-  dn_step *s;
-  rc = prim_step(st, pd, "eltwise", k, &s, err);
-  if (rc != CUSTOS_OK) goto out;
-  step_arg(s, DNNL_ARG_SRC, src_t, NULL);
-  step_arg(s, DNNL_ARG_DST, dst_t, NULL);
-  st->val_t[k + 1] = dst_t;
+  rc = unary_step(st, pd, &st->t[src_t].md, "eltwise", k, src_t, err);
 out:
   dnnl_primitive_desc_destroy(pd);
   dnnl_primitive_attr_destroy(attr);

@@ -16,6 +16,13 @@
 
 /* ---- kernels ------------------------------------------------------------ */
 
+/* The input pixel at row iy, column ix of x, or NULL where that lies in the
+ * padding outside the image. */
+static const float *tap(nn_shape xs, const float *x, int iy, int ix) {
+  if (iy < 0 || iy >= xs.h || ix < 0 || ix >= xs.w) return NULL;
+  return x + ((size_t)iy * xs.w + ix) * xs.c;
+}
+
 static void conv(const nn_layer *l, nn_shape xs, const float *x, nn_shape ys, float *y) {
   int pt = custos__nn_pad_l(xs.h, l->kh, l->sh, l->pad);
   int pl = custos__nn_pad_l(xs.w, l->kw, l->sw, l->pad);
@@ -25,12 +32,9 @@ static void conv(const nn_layer *l, nn_shape xs, const float *x, nn_shape ys, fl
       float *acc = y + ((size_t)oy * ys.w + ox) * co;
       for (int c = 0; c < co; c++) acc[c] = 0.0f;
       for (int ky = 0; ky < l->kh; ky++) {
-        int iy = oy * l->sh + ky - pt;
-        if (iy < 0 || iy >= xs.h) continue;
         for (int kx = 0; kx < l->kw; kx++) {
-          int ix = ox * l->sw + kx - pl;
-          if (ix < 0 || ix >= xs.w) continue;
-          const float *px = x + ((size_t)iy * xs.w + ix) * xs.c;
+          const float *px = tap(xs, x, oy * l->sh + ky - pt, ox * l->sw + kx - pl);
+          if (px == NULL) continue;
           if (l->depthwise) {
             const float *wr = l->w + ((size_t)ky * l->kw + kx) * co;
             for (int c = 0; c < co; c++) acc[c] += px[c] * wr[c];
@@ -61,12 +65,9 @@ static void pool(const nn_layer *l, nn_shape xs, const float *x, nn_shape ys, fl
       for (int c = 0; c < ys.c; c++) o[c] = is_max ? -INFINITY : 0.0f;
       int n = 0;
       for (int ky = 0; ky < l->kh; ky++) {
-        int iy = oy * l->sh + ky - pt;
-        if (iy < 0 || iy >= xs.h) continue;
         for (int kx = 0; kx < l->kw; kx++) {
-          int ix = ox * l->sw + kx - pl;
-          if (ix < 0 || ix >= xs.w) continue;
-          const float *px = x + ((size_t)iy * xs.w + ix) * xs.c;
+          const float *px = tap(xs, x, oy * l->sh + ky - pt, ox * l->sw + kx - pl);
+          if (px == NULL) continue;
           n++;
           if (is_max) {
             for (int c = 0; c < ys.c; c++) o[c] = px[c] > o[c] ? px[c] : o[c];

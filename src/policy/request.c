@@ -554,14 +554,7 @@ int custos_policy_request_load(const char *path, custos_policy_request **out, cu
   if (rc == CUSTOS_EINVAL) return malformed(err, "request: not a regular file");
   if (rc != CUSTOS_OK) return rc;
   char dir[PATH_MAX];
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL) {
-    snprintf(dir, sizeof dir, ".");
-  } else if (slash == path) {
-    snprintf(dir, sizeof dir, "/");
-  } else {
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-  }
+  (void)custos__path_dir(path, dir, sizeof dir); /* a folder too long is cut short */
   rc = custos_policy_request_parse((const char *)data, len, dir, out, err);
   custos__free(data);
   return rc;

@@ -212,6 +212,7 @@ static const migration migrations[] = {
   X(COUNT_PHOTOS, "SELECT count(*) FROM photos")                                                  \
   X(COUNT_TEMPLATES, "SELECT count(*) FROM templates")                                            \
   X(COUNT_USERS, "SELECT count(*) FROM users")                                                    \
+  X(COUNT_CASES, "SELECT count(*) FROM cases")                                                    \
   X(AUDIT_HEAD_GET, "SELECT head FROM audit_head WHERE one = 1")                                  \
   X(AUDIT_HEAD_PUT,                                                                               \
     "INSERT INTO audit_head(one, head) VALUES (1, ?1) "                                           \
@@ -1207,6 +1208,7 @@ static int sqlite_count(custos_txn *t, custos__store_table table, int64_t *n, cu
       [CUSTOS__T_PHOTOS] = S_COUNT_PHOTOS,
       [CUSTOS__T_TEMPLATES] = S_COUNT_TEMPLATES,
       [CUSTOS__T_USERS] = S_COUNT_USERS,
+      [CUSTOS__T_CASES] = S_COUNT_CASES,
   };
   return count_of(txn_store(t), which[table], NULL, n, "count", err);
 }

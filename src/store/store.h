@@ -490,6 +490,7 @@ typedef enum custos__store_table {
   CUSTOS__T_PHOTOS = 1,
   CUSTOS__T_TEMPLATES = 2,
   CUSTOS__T_USERS = 3,
+  CUSTOS__T_CASES = 4,
   CUSTOS__T_COUNT
 } custos__store_table;
 

@@ -171,3 +171,16 @@ out:
   custos__buf_free(&tmp);
   return rc;
 }
+
+int custos__path_dir(const char *path, char *dir, size_t size) {
+  const char *slash = strrchr(path, '/');
+  int n;
+  if (slash == NULL) {
+    n = snprintf(dir, size, ".");
+  } else if (slash == path) {
+    n = snprintf(dir, size, "/");
+  } else {
+    n = snprintf(dir, size, "%.*s", (int)(slash - path), path);
+  }
+  return n < 0 || (size_t)n >= size ? CUSTOS_EINVAL : CUSTOS_OK;
+}

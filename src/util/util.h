@@ -69,6 +69,11 @@ void custos__buf_free(custos_buf *b);
 int custos__read_file(const char *path, size_t max, unsigned char **out, size_t *len,
                       custos_err *err);
 
+/* Writes the folder part of path into dir (size bytes): "." when path has no
+ * slash, "/" when its only slash is the first byte.  Gives CUSTOS_EINVAL when
+ * the folder does not fit (dir then holds it truncated), else CUSTOS_OK. */
+int custos__path_dir(const char *path, char *dir, size_t size);
+
 /* Writes len bytes to path atomically: a temporary file in the same folder,
  * fsync, then rename over path. */
 int custos__write_file_atomic(const char *path, const void *data, size_t len, custos_err *err);

@@ -84,8 +84,9 @@ want=$(sha256sum "$T/policy.json" | cut -d' ' -f1)
 [ "$(json_get "$T/out" 'len(d["checkpoint"]["root"])')" = 64 ] && ok || fail "status --json: checkpoint root"
 [ "$(json_get "$T/out" 'd["log_key"]')" = "$(cat "$T/init-key")" ] && ok ||
   fail "status --json: log_key is the one init printed"
+[ "$(json_get "$T/out" 'd["cases"]')" = 0 ] && ok || fail "status --json: cases"
 # Parts that do not exist yet are absent, not faked.
-for key in cases models; do
+for key in models; do
   [ "$(json_get "$T/out" "'$key' in d")" = False ] && ok || fail "status --json: $key present"
 done
 expect_status 0 "status with --db" "$CUSTOS" status --json --db "$CUSTOS_DB"

@@ -352,11 +352,17 @@ static void test_locked_session_stops(void **state) {
   assert_int_equal(custos_user_add(f->c, f->admin, "dave", CUSTOS_ROLE_ADMIN, NULL, USER_PW, &err),
                    CUSTOS_OK);
   assert_int_equal(custos_login(f->c, "dave", USER_PW, &dave, &err), CUSTOS_OK);
+  assert_int_equal(custos_session_refresh(f->c, dave, &err), CUSTOS_OK);
+  assert_int_equal(custos_session_role(dave), CUSTOS_ROLE_ADMIN);
+  assert_int_equal(custos_session_refresh(NULL, dave, &err), CUSTOS_EPERM);
   for (int i = 0; i < CUSTOS_MAX_FAILED_LOGINS; i++) {
     assert_int_equal(custos_login(f->c, "dave", "not the password", &s, &err), CUSTOS_EAUTH);
   }
   assert_int_equal(custos_user_add(f->c, dave, "erin", CUSTOS_ROLE_INTAKE, NULL, USER_PW, &err),
                    CUSTOS_EAUTH);
+  assert_non_null(strstr(err.message, "locked"));
+  /* The server's per-request check says the same. */
+  assert_int_not_equal(custos_session_refresh(f->c, dave, &err), CUSTOS_OK);
   assert_non_null(strstr(err.message, "locked"));
   custos_session_free(dave);
 }
