@@ -189,6 +189,32 @@ CUSTOS_API int custos_case_purge_expired(custos *c, const custos_session *as,
 CUSTOS_API int custos_report(custos *c, const custos_session *as, int from, int to, char **json,
                              custos_err *err);
 
+/* The forms custos_report_public renders the report in. */
+typedef enum custos_report_format {
+  CUSTOS_REPORT_JSON = 0, /* the document custos_report returns */
+  CUSTOS_REPORT_HTML = 1  /* one self-contained page (inline <style>), an SVG bar chart per
+                             breakdown of each year, the checkpoint in a <p> */
+} custos_report_format;
+
+/*
+ * The same oversight report as custos_report, for anyone: no session, no
+ * role, and no audit entry.  That is deliberate: the report holds only
+ * aggregate counts (no names, no photos, no case records) and is meant to be
+ * published (the public /oversight page), so reading it is a read of
+ * published figures, not an act on personal data that the log must record.
+ * from/to as custos_report.  *out (the caller's, free()): the JSON document
+ * or the HTML page (fmt).  CUSTOS_EINVAL on a bad year range or format.
+ */
+CUSTOS_API int custos_report_public(custos *c, int from, int to, custos_report_format fmt,
+                                    char **out, custos_err *err);
+
+/* Renders a report document (the JSON text custos_report or
+ * custos_report_public returned) in fmt, so every front end shows the same
+ * page.  *out is the caller's (free()).  CUSTOS_EINVAL when json is not such
+ * a document or fmt is unknown. */
+CUSTOS_API int custos_report_render(const char *json, custos_report_format fmt, char **out,
+                                    custos_err *err);
+
 /*
  * custos request import-history (an administrator): legacy requests from a
  * CSV file with the header received,agency_name,agency_level,department,

@@ -34,28 +34,6 @@ static int parse_year(const char *s, int *y) {
 }
 
 /* HTML-escapes s onto f. */
-static void esc(FILE *f, const char *s) {
-  for (; s && *s; s++) {
-    switch (*s) {
-      case '<':
-        fputs("&lt;", f);
-        break;
-      case '>':
-        fputs("&gt;", f);
-        break;
-      case '&':
-        fputs("&amp;", f);
-        break;
-      case '"':
-        fputs("&quot;", f);
-        break;
-      default:
-        fputc(*s, f);
-    }
-  }
-}
-
-/* CSV: year,section,key,value rows. */
 static void csv_field(FILE *f, const char *s) {
   fputc('"', f);
   for (; *s; s++) {
@@ -92,71 +70,6 @@ static void render_csv(FILE *f, json_t *doc) {
 }
 
 /* One horizontal bar chart of an object's counts. */
-static void svg_bars(FILE *f, const char *title, json_t *obj) {
-  size_t n = json_object_size(obj);
-  if (n == 0) return;
-  long long max = 1;
-  const char *k;
-  json_t *v;
-  json_object_foreach(obj, k, v) if (json_integer_value(v) > max) max = json_integer_value(v);
-  fprintf(f, "<h3>");
-  esc(f, title);
-  fprintf(f,
-          "</h3>\n<svg role=\"img\" width=\"640\" height=\"%zu\" "
-          "xmlns=\"http://www.w3.org/2000/svg\">\n",
-          n * 22 + 4);
-  size_t i = 0;
-  json_object_foreach(obj, k, v) {
-    long long c = json_integer_value(v);
-    int w = (int)(c * 360 / max);
-    fprintf(f, "<text x=\"0\" y=\"%zu\" font-size=\"13\">", i * 22 + 16);
-    esc(f, k);
-    fprintf(f,
-            "</text><rect x=\"240\" y=\"%zu\" width=\"%d\" height=\"16\" fill=\"#3465a4\"/>"
-            "<text x=\"%d\" y=\"%zu\" font-size=\"13\">%lld</text>\n",
-            i * 22 + 4, w, 246 + w, i * 22 + 16, c);
-    i++;
-  }
-  fprintf(f, "</svg>\n");
-}
-
-static void render_html(FILE *f, json_t *doc) {
-  json_t *cp = json_object_get(doc, "checkpoint");
-  fprintf(f,
-          "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-          "<title>custos oversight report</title>"
-          "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
-          "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ccc}"
-          "</style></head><body>\n<h1>Face-search requests: oversight report</h1>\n");
-  fprintf(f, "<p>Computed at audit checkpoint: tree size %lld, root <code>%s</code>.</p>\n",
-          (long long)json_integer_value(json_object_get(cp, "size")),
-          json_string_value(json_object_get(cp, "root")));
-  const char *year;
-  json_t *Y;
-  json_object_foreach(json_object_get(doc, "years"), year, Y) {
-    fprintf(f, "<section><h2>%s</h2>\n<table>", year);
-    static const char *const NUMS[] = {"requests", "searches", "possible_matches", "releases"};
-    for (size_t i = 0; i < 4; i++) {
-      fprintf(f, "<tr><th>%s</th><td>%lld</td></tr>", NUMS[i],
-              (long long)json_integer_value(json_object_get(Y, NUMS[i])));
-    }
-    fprintf(f, "</table>\n");
-    static const char *const OBJS[][2] = {{"by_level", "Requests by agency level"},
-                                          {"by_department", "Requests by federal department"},
-                                          {"by_agency", "Requests by agency"},
-                                          {"by_outcome", "Outcomes"},
-                                          {"by_reason", "Reason codes"},
-                                          {"reviews", "Reviews by stage"},
-                                          {"searches_by_examiner", "Searches by examiner"},
-                                          {"by_offense_class", "Offense classes"}};
-    for (size_t i = 0; i < sizeof OBJS / sizeof OBJS[0]; i++) {
-      svg_bars(f, OBJS[i][1], json_object_get(Y, OBJS[i][0]));
-    }
-    fprintf(f, "</section>\n");
-  }
-  fprintf(f, "</body></html>\n");
-}
-
 static int run_report(const cli_cmd *cmd, cli_common *common, int argc, char **argv) {
   (void)argc;
   (void)argv;
@@ -200,7 +113,14 @@ static int run_report(const cli_cmd *cmd, cli_common *common, int argc, char **a
   } else if (strcmp(fmt, "csv") == 0) {
     render_csv(f, doc);
   } else {
-    render_html(f, doc);
+    char *html = NULL;
+    rc = custos_report_render(text, CUSTOS_REPORT_HTML, &html, &err);
+    if (rc == CUSTOS_OK) {
+      fputs(html, f);
+    } else {
+      status = cli_fail(cmd->words, rc, &err);
+    }
+    free(html);
   }
   json_decref(doc);
   if (f != stdout && fclose(f) != 0) status = CLI_INTERNAL;

@@ -102,15 +102,108 @@ static int report_one(const custos__case_row *row, void *ctx) {
   return 0;
 }
 
-int custos_report(custos *c, const custos_session *as, int from, int to, char **json,
-                  custos_err *err) {
+/* HTML-escapes s onto f. */
+static void esc(FILE *f, const char *s) {
+  for (; s && *s; s++) {
+    switch (*s) {
+      case '<':
+        fprintf(f, "&lt;");
+        break;
+      case '>':
+        fprintf(f, "&gt;");
+        break;
+      case '&':
+        fprintf(f, "&amp;");
+        break;
+      case '"':
+        fprintf(f, "&quot;");
+        break;
+      default:
+        fputc(*s, f);
+    }
+  }
+}
+
+/* One horizontal bar chart of an object's counts. */
+static void svg_bars(FILE *f, const char *title, json_t *obj) {
+  size_t n = json_object_size(obj);
+  if (n == 0) return;
+  long long max = 1;
+  const char *k;
+  json_t *v;
+  json_object_foreach(obj, k, v) if (json_integer_value(v) > max) max = json_integer_value(v);
+  fprintf(f, "<h3>");
+  esc(f, title);
+  fprintf(f,
+          "</h3>\n<svg role=\"img\" width=\"640\" height=\"%zu\" "
+          "xmlns=\"http://www.w3.org/2000/svg\">\n",
+          n * 22 + 4);
+  size_t i = 0;
+  json_object_foreach(obj, k, v) {
+    long long cnt = json_integer_value(v);
+    int w = (int)(cnt * 360 / max);
+    fprintf(f, "<text x=\"0\" y=\"%zu\" font-size=\"13\">", i * 22 + 16);
+    esc(f, k);
+    fprintf(f,
+            "</text><rect x=\"240\" y=\"%zu\" width=\"%d\" height=\"16\" "
+            "fill=\"#3465a4\"/><text x=\"%d\" y=\"%zu\" font-size=\"13\">%lld</text>\n",
+            i * 22 + 4, w, 246 + w, i * 22 + 16, cnt);
+    i++;
+  }
+  fprintf(f, "</svg>\n");
+}
+
+/* The report document as one self-contained HTML page onto f. */
+static void render_html(FILE *f, json_t *doc) {
+  json_t *cp = json_object_get(doc, "checkpoint");
+  fprintf(f,
+          "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+          "<title>custos oversight report</title>"
+          "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+          "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ccc}"
+          "</style></head><body>\n<h1>Face-search requests: oversight report</h1>\n");
+  fprintf(f, "<p>Computed at audit checkpoint: tree size %lld, root <code>%s</code>.</p>\n",
+          (long long)json_integer_value(json_object_get(cp, "size")),
+          json_string_value(json_object_get(cp, "root")));
+  const char *year;
+  json_t *Y;
+  json_object_foreach(json_object_get(doc, "years"), year, Y) {
+    fprintf(f, "<section><h2>%s</h2>\n<table>", year);
+    static const char *const NUMS[] = {"requests", "searches", "possible_matches", "releases"};
+    for (size_t i = 0; i < 4; i++) {
+      fprintf(f, "<tr><th>%s</th><td>%lld</td></tr>", NUMS[i],
+              (long long)json_integer_value(json_object_get(Y, NUMS[i])));
+    }
+    fprintf(f, "</table>\n");
+    static const char *const OBJS[][2] = {{"by_level", "Requests by agency level"},
+                                          {"by_department", "Requests by federal department"},
+                                          {"by_agency", "Requests by agency"},
+                                          {"by_outcome", "Outcomes"},
+                                          {"by_reason", "Reason codes"},
+                                          {"reviews", "Reviews by stage"},
+                                          {"searches_by_examiner", "Searches by examiner"},
+                                          {"by_offense_class", "Offense classes"}};
+    for (size_t i = 0; i < sizeof OBJS / sizeof OBJS[0]; i++) {
+      svg_bars(f, OBJS[i][1], json_object_get(Y, OBJS[i][0]));
+    }
+    fprintf(f, "</section>\n");
+  }
+  fprintf(f, "</body></html>\n");
+}
+
+/* The report document of from..to in *doc (the caller's), counted in one
+ * read transaction: acting as `as` (an auditor) when as is not NULL, else
+ * without a session (custos_report_public). */
+static int report_compute(custos *c, const custos_session *as, int from, int to, json_t **doc,
+                          custos_err *err) {
   custos_txn *t = NULL;
-  *json = NULL;
+  *doc = NULL;
   if ((from && (from < 1800 || from > 2999)) || (to && (to < 1800 || to > 2999)) ||
       (from && to && from > to)) {
     return custos__err(err, CUSTOS_EINVAL, MOD, "--from/--to: years 1800..2999, from <= to");
   }
-  int rc = custos__core_begin_as(c, as, CUSTOS_ROLE_AUDITOR, false, &t, err);
+  int rc = as != NULL ? custos__core_begin_as(c, as, CUSTOS_ROLE_AUDITOR, false, &t, err)
+                      : custos__store_begin(c->store, false, &t, err);
   if (rc != CUSTOS_OK) return rc;
   report_ctx r = {json_object(), from, to, 0, 0};
   custos_status st;
@@ -127,14 +220,76 @@ int custos_report(custos *c, const custos_session *as, int from, int to, char **
       snprintf(ys, sizeof ys, "%d", y);
       if (!json_object_get(r.years, ys)) json_object_set_new(r.years, ys, empty_year());
     }
-    json_t *out =
-        json_pack("{s:{s:I, s:s}, s:O}", "checkpoint", "size", (json_int_t)st.checkpoint_size,
-                  "root", st.checkpoint_root, "years", r.years);
-    *json = out ? json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(out);
-    if (*json == NULL) rc = custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
+    *doc = json_pack("{s:{s:I, s:s}, s:O}", "checkpoint", "size", (json_int_t)st.checkpoint_size,
+                     "root", st.checkpoint_root, "years", r.years);
+    if (*doc == NULL) rc = custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
   }
   json_decref(r.years);
+  return rc;
+}
+
+/* Renders doc in fmt into *out (the caller's). */
+static int report_render(json_t *doc, custos_report_format fmt, char **out, custos_err *err) {
+  if (fmt == CUSTOS_REPORT_JSON) {
+    *out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+  } else {
+    size_t n = 0;
+    FILE *f = open_memstream(out, &n);
+    if (f == NULL) return custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
+    /* Keys in sorted order, as the JSON document lists them (and as
+     * custos report --format html, which renders that document, shows them). */
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *sorted = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (sorted != NULL) render_html(f, sorted);
+    bool failed = sorted == NULL || ferror(f) != 0;
+    json_decref(sorted);
+    if (fclose(f) != 0 || failed) {
+      free(*out);
+      *out = NULL;
+    }
+  }
+  return *out ? CUSTOS_OK : custos__err(err, CUSTOS_ENOMEM, MOD, "out of memory");
+}
+
+int custos_report(custos *c, const custos_session *as, int from, int to, char **json,
+                  custos_err *err) {
+  json_t *doc = NULL;
+  *json = NULL;
+  int rc = report_compute(c, as, from, to, &doc, err);
+  if (rc == CUSTOS_OK) rc = report_render(doc, CUSTOS_REPORT_JSON, json, err);
+  json_decref(doc);
+  return rc;
+}
+
+int custos_report_public(custos *c, int from, int to, custos_report_format fmt, char **out,
+                         custos_err *err) {
+  json_t *doc = NULL;
+  *out = NULL;
+  if (fmt != CUSTOS_REPORT_JSON && fmt != CUSTOS_REPORT_HTML) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "format: json or html");
+  }
+  /* No session and no audit entry: a public read of published aggregates
+   * (see cases.h).  report_compute opens a read transaction of its own. */
+  int rc = report_compute(c, NULL, from, to, &doc, err);
+  if (rc == CUSTOS_OK) rc = report_render(doc, fmt, out, err);
+  json_decref(doc);
+  return rc;
+}
+
+int custos_report_render(const char *json, custos_report_format fmt, char **out,
+                         custos_err *err) {
+  *out = NULL;
+  if (fmt != CUSTOS_REPORT_JSON && fmt != CUSTOS_REPORT_HTML) {
+    return custos__err(err, CUSTOS_EINVAL, MOD, "format: json or html");
+  }
+  json_t *doc = json != NULL ? json_loads(json, 0, NULL) : NULL;
+  if (!json_is_object(doc) || !json_is_object(json_object_get(doc, "years"))) {
+    json_decref(doc);
+    return custos__err(err, CUSTOS_EINVAL, MOD, "not an oversight report document");
+  }
+  int rc = report_render(doc, fmt, out, err);
+  json_decref(doc);
   return rc;
 }
 

@@ -176,6 +176,7 @@ typedef struct http_reply {
   char set_cookie[192];             /* Set-Cookie value; "" none */
   char allow[64];                   /* Allow header (405); "" none */
   unsigned retry_after;             /* Retry-After seconds (429); 0 none */
+  const char *csp;                  /* Content-Security-Policy (static string); NULL: the default */
 } http_reply;
 
 /* One request as a handler sees it. */

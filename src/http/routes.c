@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "custos/cases.h"
 #include "httpInt.h"
 
 #define ADMIN HTTP_ROLE(CUSTOS_ROLE_ADMIN)
@@ -140,6 +142,94 @@ static void h_healthz(http_req *r) {
         json_string(!db_ok ? "the database cannot be opened" : "the face models are missing"));
   }
   http_reply_json(r, db_ok && models_ok ? 200 : 503, o);
+}
+
+/* ---- GET /oversight ------------------------------------------------------------------ */
+
+/* The oversight page's policy: the default one, plus the report's own inline
+ * <style> (it is one self-contained page, as custos report --format html
+ * writes it).  No script runs on it. */
+#define OVERSIGHT_CSP                                                         \
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; " \
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+
+/* HTML-escapes s onto f. */
+static void html_esc(FILE *f, const char *s) {
+  for (; s && *s; s++) {
+    if (*s == '<')
+      fputs("&lt;", f);
+    else if (*s == '>')
+      fputs("&gt;", f);
+    else if (*s == '&')
+      fputs("&amp;", f);
+    else if (*s == '"')
+      fputs("&quot;", f);
+    else
+      fputc(*s, f);
+  }
+}
+
+/* GOV-22: the public oversight page, no sign-in.  The latest report of every
+ * year from the first with a case to this one (custos_report_public: only
+ * aggregate counts, so no session and no audit entry), the checkpoint it was
+ * computed at, and how to check that checkpoint against the log. */
+static void h_oversight(http_req *r) {
+  custos_err err;
+  custos_status st;
+  char *page = NULL, *out = NULL;
+  size_t out_len = 0;
+  custos_err_clear(&err);
+  memset(&st, 0, sizeof st);
+  time_t now = time(NULL);
+  struct tm tm;
+  int to = gmtime_r(&now, &tm) != NULL ? tm.tm_year + 1900 : 0;
+  if (to < 1800 || to > 2999) to = 0; /* 0: the last year with a case */
+  custos *c = NULL;
+  unsigned slot = http_pool_lock_any(r->srv->pool, &c);
+  int rc = custos_report_public(c, 0, to, CUSTOS_REPORT_HTML, &page, &err);
+  if (rc == CUSTOS_OK) rc = custos_get_status(c, &st, &err);
+  http_pool_unlock(r->srv->pool, slot);
+  if (rc != CUSTOS_OK) {
+    http_reply_custos_error(r, rc, &err);
+    goto out;
+  }
+  /* The verification paragraph goes just before the page's end. */
+  const char *end = strstr(page, "</body>");
+  size_t head = end != NULL ? (size_t)(end - page) : strlen(page);
+  FILE *f = open_memstream(&out, &out_len);
+  if (f == NULL) {
+    http_reply_custos_error(r, CUSTOS_ENOMEM, NULL);
+    goto out;
+  }
+  fwrite(page, 1, head, f);
+  fprintf(f,
+          "<section><h2>How to verify</h2>\n<p>Every request, review and search is an entry "
+          "of the audit log, a Merkle tree whose checkpoints are signed.  These figures were "
+          "computed at the checkpoint shown above (its tree size and root); the log's verifier "
+          "key (as <code>custos status</code> shows it) is <code>");
+  html_esc(f, st.log_key[0] ? st.log_key : "(no audit log)");
+  fprintf(f,
+          "</code>.  Compare it with the key you pinned when the system was set up, save a "
+          "checkpoint and run <code>custos audit verify --key KEY --checkpoint FILE</code> "
+          "to check that the log holds it and was not rewritten; a single entry's inclusion "
+          "proof (<code>custos audit prove</code>) is checked offline with "
+          "<code>tools/verify-proof --key KEY --checkpoint FILE --entry FILE "
+          "--proof FILE</code>.</p></section>\n%s",
+          end != NULL ? end : "");
+  bool failed = ferror(f) != 0;
+  if (fclose(f) != 0 || failed) {
+    http_reply_custos_error(r, CUSTOS_ENOMEM, NULL);
+    goto out;
+  }
+  r->reply.status = 200;
+  r->reply.type = "text/html; charset=utf-8";
+  r->reply.csp = OVERSIGHT_CSP;
+  r->reply.body = out;
+  r->reply.len = out_len;
+  out = NULL;
+out:
+  free(out);
+  free(page);
 }
 
 /* ---- /api/session ------------------------------------------------------------------- */
@@ -323,6 +413,7 @@ out:
 /* method, pattern, handler, roles, csrf, max_body, json_body */
 const http_route http_routes[] = {
     {"GET", "/healthz", h_healthz, HTTP_PUBLIC, false, 0, false},
+    {"GET", "/oversight", h_oversight, HTTP_PUBLIC, false, 0, false},
     {"POST", "/api/session", h_login, HTTP_PUBLIC, false, HTTP_BODY_SMALL, true},
     {"DELETE", "/api/session", h_logout, HTTP_SIGNED_IN, true, 0, false},
     {"GET", "/api/me", h_me, HTTP_SIGNED_IN, false, 0, false},

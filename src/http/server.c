@@ -146,7 +146,7 @@ static enum MHD_Result send_reply(request_state *st, struct MHD_Connection *conn
   if (resp == NULL) return MHD_NO;
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                           rep->type ? rep->type : "application/json");
-  MHD_add_response_header(resp, "Content-Security-Policy", CSP);
+  MHD_add_response_header(resp, "Content-Security-Policy", rep->csp ? rep->csp : CSP);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
   MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
   MHD_add_response_header(resp, "X-Frame-Options", "DENY");
