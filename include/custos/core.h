@@ -124,6 +124,13 @@ typedef struct custos_status {
  * data. */
 CUSTOS_API int custos_get_status(custos *c, custos_status *out, custos_err *err);
 
+/* The version of the face models in models_dir (NULL: the build's folder) as
+ * templates record it: "faceapi.<first 16 hex digits of a SHA-256 over the
+ * detector's, landmark net's and recognition net's weights>.ssd.ref".
+ * CUSTOS_ENOENT (or CUSTOS_EIO) when the weights cannot be read. */
+CUSTOS_API int custos_models_version(const char *models_dir, char *out, size_t size,
+                                     custos_err *err);
+
 /* ---- sessions -------------------------------------------------------------- */
 
 /* Authenticates user with password.  A wrong password, an unknown user and a

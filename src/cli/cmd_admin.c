@@ -97,6 +97,13 @@ static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **a
   custos_err_clear(&err);
   int rc = custos_open(common->db, &c, &err);
   if (rc == CUSTOS_OK) rc = custos_get_status(c, &st, &err);
+  /* The face models this installation would enrol and search with; absent
+   * when their folder cannot be read. */
+  char models[128];
+  custos_err merr;
+  if (custos_models_version(common->models, models, sizeof models, &merr) != CUSTOS_OK) {
+    models[0] = '\0';
+  }
   custos_close(c);
   if (rc != CUSTOS_OK) return cli_fail(cmd->words, rc, &err);
   if (common->json) {
@@ -107,6 +114,7 @@ static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **a
                           (json_int_t)st.templates, "users", (json_int_t)st.users, "cases",
                           (json_int_t)st.cases, "schema_version", st.schema_version, "backend",
                           st.backend);
+    if (o != NULL && models[0] != '\0') json_object_set_new(o, "models", json_string(models));
     if (o != NULL && st.policy_sha256[0] != '\0') {
       json_object_set_new(o, "policy_sha256", json_string(st.policy_sha256));
     }
@@ -128,6 +136,7 @@ static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **a
     printf("templates       %lld\n", (long long)st.templates);
     printf("users           %lld\n", (long long)st.users);
     printf("cases           %lld\n", (long long)st.cases);
+    printf("models          %s\n", models[0] ? models : "not found");
     printf("policy sha256   %s\n", st.policy_sha256[0] ? st.policy_sha256 : "none recorded");
     if (!st.audit_log) {
       printf("audit log       none (a database from before it: 'custos audit setup')\n");
@@ -309,10 +318,10 @@ const cli_cmd cli_admin_cmds[] = {
      "Prints the numbers of holders, photos, templates and users, the schema version,\n"
      "the SHA-256 of the policy file recorded at init, the audit log's size, latest\n"
      "signed checkpoint and public key.  With --json: {\"holders\", \"photos\",\n"
-     "\"templates\", \"users\", \"schema_version\", \"backend\", \"policy_sha256\",\n"
-     "\"audit_entries\", \"checkpoint\": {\"size\", \"root\"} or null, \"log_key\"}; parts\n"
-     "that do not exist yet (cases, models) are absent, and so is policy_sha256 when\n"
-     "none was recorded.  Opening a database written by an older custos migrates it; a\n"
+     "\"templates\", \"users\", \"cases\", \"models\", \"schema_version\", \"backend\",\n"
+     "\"policy_sha256\", \"audit_entries\", \"checkpoint\": {\"size\", \"root\"} or null,\n"
+     "\"log_key\"}; models is absent when the models folder cannot be read, and\n"
+     "policy_sha256 when none was recorded.  Opening a database written by an older custos migrates it; a\n"
      "newer one is refused (exit 3).",
      0, 0, NULL, run_status},
     {"user add", "NAME --role ROLE [--trained-until YYYY-MM-DD] --as ADMIN", "add a user",

@@ -421,3 +421,7 @@ int custos__import_model_version(const char *models_dir, char *out, size_t cap, 
   if (n < 0 || (size_t)n >= cap) return custos__err(err, CUSTOS_ETOOBIG, MOD, "model version");
   return CUSTOS_OK;
 }
+
+int custos_models_version(const char *models_dir, char *out, size_t size, custos_err *err) {
+  return custos__import_model_version(models_dir, out, size, err);
+}
