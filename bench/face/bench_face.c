@@ -73,40 +73,9 @@
 #include "face/faceint.h"
 #include "nn/nn.h"
 #include "util/util.h"
+#include "../bench.h"
 
 #define MAX_PHOTOS 16
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* CPU time of this thread, or of the whole process (the engine's worker
- * included), ms: unlike wall time, not stretched when other jobs take the
- * core. */
-static double thread_cpu_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static double process_cpu_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Median of v[0..n) (sorts v). */
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void die(const char *what, const custos_err *err) {
   fprintf(stderr, "bench_face: %s: %s\n", what, err && err->message[0] ? err->message : "failed");
@@ -263,13 +232,13 @@ static double queue_trial(custos_face_engine *const e[2], photo *ph, int nph, in
   for (int i = 0; i < 2; i++) {
     if (pthread_create(&t[i], NULL, qworker_main, &w[i]) != 0) die("pthread_create", NULL);
   }
-  const double t0 = now_ms(), c0 = process_cpu_ms();
+  const double t0 = now_ms(), c0 = bench_clock_ms(CLOCK_PROCESS_CPUTIME_ID);
   atomic_store(&q.go, 1);
   for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
   const double ms = now_ms() - t0;
   if (w[0].rc || w[1].rc) die("two-worker embed", NULL);
   const double faces = (double)atomic_load(&q.faces);
-  *cpu = (process_cpu_ms() - c0) / faces;
+  *cpu = (bench_clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0) / faces;
   return faces / (ms / 1e3);
 }
 
@@ -277,7 +246,7 @@ static double queue_trial(custos_face_engine *const e[2], photo *ph, int nph, in
  * *cpu gets the process's CPU time per face, ms. */
 static double pairs_trial(custos_face_engine *e, photo *ph, int nph, int reps, double *cpu) {
   long faces = 0;
-  const double t0 = now_ms(), c0 = process_cpu_ms();
+  const double t0 = now_ms(), c0 = bench_clock_ms(CLOCK_PROCESS_CPUTIME_ID);
   for (int r = 0; r < reps; r++) {
     for (int i = 0; i < nph; i += 2) {
       const size_t n = i + 1 < nph ? 2 : 1;
@@ -293,7 +262,7 @@ static double pairs_trial(custos_face_engine *e, photo *ph, int nph, int reps, d
     }
   }
   const double ms = now_ms() - t0;
-  *cpu = (process_cpu_ms() - c0) / (double)faces;
+  *cpu = (bench_clock_ms(CLOCK_PROCESS_CPUTIME_ID) - c0) / (double)faces;
   return (double)faces / (ms / 1e3);
 }
 
@@ -398,10 +367,10 @@ static int cmd_measure(int argc, char **argv) {
                              chip);
   for (int r = 0; r < 10; r++) custos__nn_net_run(rec, chip, routs, NULL);
   for (int r = 0; r < net_runs; r++) {
-    const double t0 = now_ms(), c0 = thread_cpu_ms();
+    const double t0 = now_ms(), c0 = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID);
     if (custos__nn_net_run(rec, chip, routs, &err) != CUSTOS_OK) die("descriptor", &err);
     t[r] = now_ms() - t0;
-    c[r] = thread_cpu_ms() - c0;
+    c[r] = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
   }
   const double desc_ms = median(t, net_runs), desc_min = t[0], desc_cpu = median(c, net_runs);
   char impl_rec[512];
@@ -416,13 +385,13 @@ static int cmd_measure(int argc, char **argv) {
   double pts[CUSTOS_FACE_LANDMARKS][2];
   const face_irect lr = custos__face_clip_box(ph[0].box0, ph[0].img->width, ph[0].img->height);
   for (int r = 0; r < net_runs + 10; r++) {
-    const double t0 = now_ms(), c0 = thread_cpu_ms();
+    const double t0 = now_ms(), c0 = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID);
     custos__face_sample_square(ph[0].img, lr, true, CUSTOS_FACE_LM_SIZE, lm_in);
     if (custos__nn_net_run(lm, lm_in, louts, &err) != CUSTOS_OK) die("landmarks", &err);
     custos__face_landmarks_map(lm_out, lr.width, lr.height, ph[0].box0.x, ph[0].box0.y, pts);
     if (r >= 10) {
       t[r - 10] = now_ms() - t0;
-      c[r - 10] = thread_cpu_ms() - c0;
+      c[r - 10] = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
     }
   }
   const double lm_ms = median(t, net_runs), lm_cpu = median(c, net_runs);
@@ -449,10 +418,10 @@ static int cmd_measure(int argc, char **argv) {
   }
   for (int r = 0; r < 3; r++) custos__nn_net_run(ssd, ssd_in, souts, NULL);
   for (int r = 0; r < ssd_net_runs; r++) {
-    const double t0 = now_ms(), c0 = thread_cpu_ms();
+    const double t0 = now_ms(), c0 = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID);
     if (custos__nn_net_run(ssd, ssd_in, souts, &err) != CUSTOS_OK) die("ssd", &err);
     t[r] = now_ms() - t0;
-    c[r] = thread_cpu_ms() - c0;
+    c[r] = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
   }
   const double ssd_net_ms = median(t, ssd_net_runs), ssd_net_cpu = median(c, ssd_net_runs);
   char impl_ssd[512];
@@ -461,12 +430,12 @@ static int cmd_measure(int argc, char **argv) {
   for (int i = 0; i < nph; i++) {
     const face_irect whole = {0, 0, ph[i].img->width, ph[i].img->height};
     for (int r = 0; r < ssd_runs; r++) {
-      const double t0 = now_ms(), c0 = thread_cpu_ms();
+      const double t0 = now_ms(), c0 = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID);
       custos__face_sample_square(ph[i].img, whole, false, CUSTOS_FACE_SSD_SIZE, ssd_in);
       if (custos__nn_net_run(ssd, ssd_in, souts, &err) != CUSTOS_OK) die("ssd", &err);
       custos__face_ssd_decode(anchors, enc, logits, CUSTOS_FACE_SSD_ANCHORS, boxes, scores);
       t[r] = now_ms() - t0;
-      c[r] = thread_cpu_ms() - c0;
+      c[r] = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
     }
     ph[i].ssd_ms = median(t, ssd_runs);
     ph[i].ssd_cpu = median(c, ssd_runs);
@@ -488,12 +457,12 @@ static int cmd_measure(int argc, char **argv) {
     for (int r = 0; r < reps; r++) {
       custos_image *img = NULL;
       custos_face_list *l = NULL;
-      const double t0 = now_ms(), c0 = process_cpu_ms();
+      const double t0 = now_ms(), c0 = bench_clock_ms(CLOCK_PROCESS_CPUTIME_ID);
       if (custos_image_decode(p->data, p->len, NULL, &img, NULL, &err) != CUSTOS_OK)
         die(p->path, &err);
-      const double t1 = now_ms(), c1 = process_cpu_ms();
+      const double t1 = now_ms(), c1 = bench_clock_ms(CLOCK_PROCESS_CPUTIME_ID);
       if (custos_face_embed(e1, img, &l, &err) != CUSTOS_OK) die(p->path, &err);
-      const double t2v = now_ms(), c2 = process_cpu_ms();
+      const double t2v = now_ms(), c2 = bench_clock_ms(CLOCK_PROCESS_CPUTIME_ID);
       c[r] = c2 - c1;
       c[reps + r] = c2 - c0;
       if (l->count != p->faces) fprintf(stderr, "bench_face: %s: face count changed\n", p->path);

@@ -36,21 +36,11 @@
 #include "face/faceint.h"
 #include "nn/nn.h"
 #include "util/util.h"
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+#include "../bench.h"
 
 static void die(const char *what, const custos_err *err) {
   fprintf(stderr, "bench_import: %s: %s\n", what, err && err->message[0] ? err->message : "failed");
   exit(1);
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 /* Median milliseconds of `runs` runs of the network `kind` at side x side. */
