@@ -163,8 +163,9 @@ CUSTOS_API int custos_case_withdraw(custos *c, const custos_session *as, int64_t
 CUSTOS_API int custos_case_show(custos *c, const custos_session *as, int64_t case_id, char **json,
                                 custos_err *err);
 
-/* Cases as a JSON array of {"case", "state", "received", "agency", "level"}
- * (state NULL: all). */
+/* Cases as a JSON array of {"case", "state", "received", "agency", "level",
+ * "department" (null when none), "history", "flags" (the checks' FLAG_ and
+ * ESCALATE_ reasons)} (state NULL: all). */
 CUSTOS_API int custos_case_list(custos *c, const custos_session *as, const char *state, char **json,
                                 custos_err *err);
 
@@ -173,6 +174,11 @@ CUSTOS_API int custos_case_list(custos *c, const custos_session *as, const char 
  * default) ago; their SHA-256 stays in the log.  *purged: cases purged. */
 CUSTOS_API int custos_case_purge_expired(custos *c, const custos_session *as,
                                          const custos_policy *p, int64_t *purged, custos_err *err);
+
+/* The same purge run by the system on a schedule (custos serve): no session;
+ * the log's entries name the actor "system", a name no user may have. */
+CUSTOS_API int custos_case_purge_scheduled(custos *c, const custos_policy *p, int64_t *purged,
+                                           custos_err *err);
 
 /* ---- oversight (GOV-22) and history ------------------------------------------ */
 

@@ -12,7 +12,7 @@
 
 static const char *o_listen, *o_web, *o_tls_cert, *o_tls_key, *o_proxy, *o_max_conn, *o_per_ip,
     *o_timeout, *o_handles, *o_idle, *o_max_age, *o_max_sessions, *o_login_ip, *o_login_user,
-    *o_access_log;
+    *o_access_log, *o_photos, *o_policy, *o_purge_every;
 
 static const cli_opt serve_opts[] = {
     {"--listen", "ADDRESS:PORT", &o_listen,
@@ -35,6 +35,11 @@ static const cli_opt serve_opts[] = {
     {"--login-per-user", "N", &o_login_user,
      "sign-in attempts per minute for one user name, 0 no limit (default 10)"},
     {"--access-log", NULL, &o_access_log, "print one line per request on stderr"},
+    {"--photos", "DIR", &o_photos,
+     "the gallery's photo folder, for the blind examination (default $CUSTOS_PHOTOS)"},
+    {"--policy", "FILE", &o_policy, "policy file (default: the built-in policy)"},
+    {"--purge-every", "SECONDS", &o_purge_every,
+     "run the retention purge at start and this often, 0 never (default 3600)"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -71,6 +76,8 @@ static int run_serve(const cli_cmd *cmd, cli_common *common, int argc, char **ar
   cfg.tls_key = o_tls_key;
   cfg.behind_https_proxy = o_proxy != NULL;
   cfg.access_log = o_access_log != NULL;
+  cfg.photos = o_photos ? o_photos : getenv("CUSTOS_PHOTOS");
+  cfg.policy = o_policy;
   if (!parse_uint("--max-connections", o_max_conn, 1, 10000, &cfg.max_connections) ||
       !parse_uint("--max-per-ip", o_per_ip, 1, 10000, &cfg.max_per_ip) ||
       !parse_uint("--timeout", o_timeout, 1, 3600, &cfg.conn_timeout_s) ||
@@ -79,7 +86,8 @@ static int run_serve(const cli_cmd *cmd, cli_common *common, int argc, char **ar
       !parse_uint("--session-max", o_max_age, 1, 7 * 86400, &cfg.session_max_s) ||
       !parse_uint("--max-sessions", o_max_sessions, 1, 1000000, &cfg.max_sessions) ||
       !parse_uint("--login-per-ip", o_login_ip, 0, 100000, &cfg.login_per_ip) ||
-      !parse_uint("--login-per-user", o_login_user, 0, 100000, &cfg.login_per_user))
+      !parse_uint("--login-per-user", o_login_user, 0, 100000, &cfg.login_per_user) ||
+      !parse_uint("--purge-every", o_purge_every, 0, 366 * 86400, &cfg.purge_every_s))
     return CLI_USAGE;
   return http_serve(&cfg);
 }

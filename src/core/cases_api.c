@@ -1010,9 +1010,21 @@ static int list_one(const custos__case_row *row, void *ctx) {
   if (l->state && strcmp(l->state, row->state) != 0) return 0;
   json_t *rec = json_loads(row->record, 0, NULL);
   json_t *ag = json_object_get(rec, "agency");
-  json_array_append_new(l->arr, json_pack("{s:I, s:s, s:s, s:s, s:s}", "case", (json_int_t)row->id,
-                                          "state", row->state, "received", row->received, "agency",
-                                          jstr(ag, "name"), "level", jstr(ag, "level")));
+  /* The queue's flags: the checks' FLAG_ and ESCALATE_ reasons. */
+  json_t *flags = json_array();
+  size_t i;
+  json_t *x;
+  json_array_foreach(json_object_get(rec, "reasons"), i, x) {
+    const char *code = json_string_value(x);
+    if (code && (strncmp(code, "FLAG_", 5) == 0 || strncmp(code, "ESCALATE_", 9) == 0))
+      json_array_append_new(flags, json_string(code));
+  }
+  const char *dept = jstr(ag, "department");
+  json_array_append_new(
+      l->arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s?, s:b, s:o}", "case", (json_int_t)row->id,
+                        "state", row->state, "received", row->received, "agency", jstr(ag, "name"),
+                        "level", jstr(ag, "level"), "department", dept && dept[0] ? dept : NULL,
+                        "history", row->history, "flags", flags));
   json_decref(rec);
   return 0;
 }
@@ -1081,7 +1093,14 @@ int custos__case_purge_on(custos *c, const custos_session *as, const custos_poli
     if ((rc = custos_policy_load(NULL, &own, err))) return rc;
     p = own;
   }
-  if ((rc = begin(c, as, CUSTOS_ROLE_ADMIN, &t, &a, err))) goto out;
+  if (as != NULL) {
+    if ((rc = begin(c, as, CUSTOS_ROLE_ADMIN, &t, &a, err))) goto out;
+  } else {
+    /* The scheduled purge: the system acts, as the log's own entries do. */
+    memset(&a, 0, sizeof a);
+    snprintf(a.u.name, sizeof a.u.name, "system");
+    if ((rc = custos__store_begin(c->store, true, &t, err))) goto out;
+  }
   if ((rc = policy_in_force(t, p, err))) goto out;
   /* GOV-21: retention_days after the case closed. */
   pc.cutoff = days_of(day) - custos_policy_get_params(p)->retention_days;
@@ -1113,4 +1132,9 @@ out:
 int custos_case_purge_expired(custos *c, const custos_session *as, const custos_policy *p,
                               int64_t *purged, custos_err *err) {
   return custos__case_purge_on(c, as, p, NULL, purged, err);
+}
+
+int custos_case_purge_scheduled(custos *c, const custos_policy *p, int64_t *purged,
+                                custos_err *err) {
+  return custos__case_purge_on(c, NULL, p, NULL, purged, err);
 }

@@ -35,6 +35,10 @@ typedef struct http_config {
   unsigned login_per_ip;    /* sign-in attempts per minute from one address; 0 no limit (30) */
   unsigned login_per_user;  /* sign-in attempts per minute for one user name; 0 none (10) */
   bool access_log;          /* one line per request on stderr */
+  const char *photos;       /* the gallery's photo folder (the blind examination), or NULL */
+  const char *policy;       /* policy file, or NULL for the built-in policy */
+  unsigned purge_every_s;   /* the retention purge runs at start and this often; 0 never
+                               (default 3600) */
 } http_config;
 
 /* Fills *cfg with the defaults; listen "127.0.0.1:8080", db NULL. */

@@ -25,15 +25,21 @@
 #include <jansson.h>
 
 #include "custos/core.h"
+#include "custos/face.h"
+#include "custos/policy.h"
 #include "http.h"
 
-#define HTTP_TOKEN_LEN 43          /* base64url of 32 random bytes, no padding */
-#define HTTP_MAX_PARAMS 4          /* {placeholders} in one route pattern */
-#define HTTP_PARAM_MAX 128         /* bytes of one path parameter */
-#define HTTP_JSON_MAX_DEPTH 16     /* nesting of a request's JSON body */
-#define HTTP_BODY_JSON (64 * 1024) /* default body limit of JSON routes, bytes */
-#define HTTP_BODY_SMALL (4 * 1024) /* body limit of sign-in and small commands, bytes */
-#define HTTP_ADDR_MAX 64           /* a client address as text */
+struct MHD_Connection;
+
+#define HTTP_TOKEN_LEN 43                   /* base64url of 32 random bytes, no padding */
+#define HTTP_MAX_PARAMS 4                   /* {placeholders} in one route pattern */
+#define HTTP_PARAM_MAX 128                  /* bytes of one path parameter */
+#define HTTP_JSON_MAX_DEPTH 16              /* nesting of a request's JSON body */
+#define HTTP_BODY_JSON (64 * 1024)          /* default body limit of JSON routes, bytes */
+#define HTTP_BODY_SMALL (4 * 1024)          /* body limit of sign-in and small commands, bytes */
+#define HTTP_ADDR_MAX 64                    /* a client address as text */
+#define HTTP_BODY_UPLOAD (24 * 1024 * 1024) /* body limit of the request upload, bytes */
+#define HTTP_MAX_PARTS 8                    /* parts of one multipart body */
 
 /* ---- roles a route admits ------------------------------------------------------ */
 
@@ -156,14 +162,20 @@ const http_asset *http_static_find(const http_static *s, const char *path);
 /* ---- the server --------------------------------------------------------------------- */
 
 typedef struct http_server {
-  const http_config *cfg;     /* options */
-  char models_dir[4096];      /* resolved models folder */
-  http_pool *pool;            /* database handles */
-  http_sessions *sessions;    /* signed-in browsers */
-  http_ratelimit *login_ip;   /* sign-in attempts per client address */
-  http_ratelimit *login_user; /* sign-in attempts per user name */
-  http_static *pages;         /* web/ */
-  bool tls;                   /* served over HTTPS itself */
+  const http_config *cfg;      /* options */
+  char models_dir[4096];       /* resolved models folder */
+  http_pool *pool;             /* database handles */
+  http_sessions *sessions;     /* signed-in browsers */
+  http_ratelimit *login_ip;    /* sign-in attempts per client address */
+  http_ratelimit *login_user;  /* sign-in attempts per user name */
+  http_static *pages;          /* web/ */
+  bool tls;                    /* served over HTTPS itself */
+  custos_policy *policy;       /* the policy file (--policy), or the built-in one */
+  pthread_mutex_t engine_lock; /* one face engine run at a time; taken before a pool slot */
+  custos_face_engine *engine;  /* opened at the first request that needs it */
+  pthread_mutex_t purge_lock;  /* the scheduled purge's clock */
+  pthread_cond_t purge_wake;   /* signalled to stop it */
+  bool purge_stop;             /* the server is stopping */
 } http_server;
 
 /* What a handler answers.  Zeroed before the handler runs. */
@@ -191,12 +203,21 @@ typedef struct http_req {
   const char *cookie_id;                            /* the session cookie's value, or NULL */
   http_session *session;                            /* held session, or NULL (public routes) */
   custos_role role; /* the session user's role as the database has it now (signed-in routes) */
-  char client[HTTP_ADDR_MAX];                       /* client address */
-  bool secure;                                      /* reached over HTTPS (cookies get Secure) */
-  http_reply reply;                                 /* the answer */
+  char client[HTTP_ADDR_MAX];  /* client address */
+  bool secure;                 /* reached over HTTPS (cookies get Secure) */
+  const char *content_type;    /* the Content-Type header, or NULL */
+  struct MHD_Connection *conn; /* only for http_query (server.c); handlers never use it */
+  http_reply reply;            /* the answer */
 } http_req;
 
 typedef void (*http_handler)(http_req *r);
+
+/* The type a route's body must have. */
+typedef enum http_body_type {
+  HTTP_BODY_NONE = 0,     /* no body (max_body 0), or any type */
+  HTTP_BODY_IS_JSON = 1,  /* application/json */
+  HTTP_BODY_MULTIPART = 2 /* multipart/form-data (http_multipart_parse) */
+} http_body_type;
 
 /* A row of the routing table (routes.c). */
 typedef struct http_route {
@@ -206,7 +227,7 @@ typedef struct http_route {
   unsigned roles;       /* HTTP_PUBLIC, or HTTP_ROLE() bits admitted (HTTP_SIGNED_IN) */
   bool csrf;            /* needs X-CSRF-Token equal to the session's */
   size_t max_body;      /* request body limit, bytes; 0: no body accepted */
-  bool json_body;       /* the body must be Content-Type application/json */
+  http_body_type body;  /* what Content-Type a body must have */
 } http_route;
 
 /* The routing table, ended by a row with method NULL. */
@@ -226,6 +247,53 @@ http_match http_route_find(const http_route *table, const char *method, const ch
                            const http_route **route,
                            char params[HTTP_MAX_PARAMS][HTTP_PARAM_MAX + 1], char *allow,
                            size_t allow_cap);
+
+/* The value of the query argument key of r's URL ("?state=intake"), as sent
+ * (not decoded), or NULL when absent. */
+const char *http_query(const http_req *r, const char *key);
+
+/* ---- the case, report and audit handlers (cases.c) ------------------------------------- */
+
+void http_h_cases_list(http_req *r);
+void http_h_cases_create(http_req *r);
+void http_h_case_show(http_req *r);
+void http_h_case_review(http_req *r);
+void http_h_case_search(http_req *r);
+void http_h_case_examine(http_req *r);
+void http_h_case_adjudicate(http_req *r);
+void http_h_case_letter(http_req *r);
+void http_h_case_close(http_req *r);
+void http_h_case_withdraw(http_req *r);
+void http_h_report(http_req *r);
+void http_h_audit(http_req *r);
+void http_h_audit_checkpoint(http_req *r);
+void http_h_audit_verify(http_req *r);
+void http_h_audit_entry(http_req *r);
+void http_h_purge(http_req *r);
+
+/* The scheduled retention purge (GOV-21): runs custos_case_purge_scheduled
+ * at start and then every cfg->purge_every_s seconds until purge_stop.  The
+ * thread's entry point; arg is the http_server. */
+void *http_purge_thread(void *arg);
+
+/* ---- multipart bodies (multipart.c) ---------------------------------------------------- */
+
+/* One part of a multipart/form-data body; data points into the body. */
+typedef struct http_part {
+  char name[64];      /* the form field's name */
+  char filename[256]; /* the file name sent, "" when none */
+  char type[128];     /* its Content-Type, "" when none */
+  const char *data;   /* its bytes */
+  size_t len;
+} http_part;
+
+/* Splits body (len bytes) of Content-Type content_type into at most max
+ * parts.  false with why (a sentence naming the problem, never body bytes)
+ * when the type is not multipart/form-data with a boundary, a part has no
+ * name or a malformed header, there are more than max parts, or the closing
+ * boundary is missing. */
+bool http_multipart_parse(const char *content_type, const char *body, size_t len, http_part *parts,
+                          size_t max, size_t *n, char *why, size_t why_cap);
 
 /* Whether dir (or its "model" sub-folder, as the face engine looks) holds the
  * manifests of the three face-api networks. */

@@ -21,6 +21,13 @@
 #include "httpInt.h"
 
 #define ADMIN HTTP_ROLE(CUSTOS_ROLE_ADMIN)
+#define INTAKE HTTP_ROLE(CUSTOS_ROLE_INTAKE)
+#define EXAMINER HTTP_ROLE(CUSTOS_ROLE_EXAMINER)
+#define AUDITOR HTTP_ROLE(CUSTOS_ROLE_AUDITOR)
+#define RESPONDERS (INTAKE | HTTP_ROLE(CUSTOS_ROLE_MANAGER))
+#define REVIEWERS                                                              \
+  (INTAKE | HTTP_ROLE(CUSTOS_ROLE_MANAGER) | HTTP_ROLE(CUSTOS_ROLE_GOVERNOR) | \
+   HTTP_ROLE(CUSTOS_ROLE_LEGAL))
 
 /* The one answer to every failed sign-in, so that it tells nothing about
  * which of the user name, the password or the account was wrong. */
@@ -410,16 +417,39 @@ out:
 
 /* ---- the table --------------------------------------------------------------------------- */
 
-/* method, pattern, handler, roles, csrf, max_body, json_body */
+/* method, pattern, handler, roles, csrf, max_body, body type */
 const http_route http_routes[] = {
-    {"GET", "/healthz", h_healthz, HTTP_PUBLIC, false, 0, false},
-    {"GET", "/oversight", h_oversight, HTTP_PUBLIC, false, 0, false},
-    {"POST", "/api/session", h_login, HTTP_PUBLIC, false, HTTP_BODY_SMALL, true},
-    {"DELETE", "/api/session", h_logout, HTTP_SIGNED_IN, true, 0, false},
-    {"GET", "/api/me", h_me, HTTP_SIGNED_IN, false, 0, false},
-    {"GET", "/api/users", h_users_list, ADMIN, false, 0, false},
-    {"POST", "/api/users", h_users_add, ADMIN, true, HTTP_BODY_JSON, true},
-    {"POST", "/api/users/{name}/unlock", h_users_unlock, ADMIN, true, 0, false},
-    {"PUT", "/api/users/{name}/training", h_users_training, ADMIN, true, HTTP_BODY_JSON, true},
-    {NULL, NULL, NULL, 0, false, 0, false},
+    {"GET", "/healthz", h_healthz, HTTP_PUBLIC, false, 0, HTTP_BODY_NONE},
+    {"GET", "/oversight", h_oversight, HTTP_PUBLIC, false, 0, HTTP_BODY_NONE},
+    {"POST", "/api/session", h_login, HTTP_PUBLIC, false, HTTP_BODY_SMALL, HTTP_BODY_IS_JSON},
+    {"DELETE", "/api/session", h_logout, HTTP_SIGNED_IN, true, 0, HTTP_BODY_NONE},
+    {"GET", "/api/me", h_me, HTTP_SIGNED_IN, false, 0, HTTP_BODY_NONE},
+    {"GET", "/api/users", h_users_list, ADMIN, false, 0, HTTP_BODY_NONE},
+    {"POST", "/api/users", h_users_add, ADMIN, true, HTTP_BODY_JSON, HTTP_BODY_IS_JSON},
+    {"POST", "/api/users/{name}/unlock", h_users_unlock, ADMIN, true, 0, HTTP_BODY_NONE},
+    {"PUT", "/api/users/{name}/training", h_users_training, ADMIN, true, HTTP_BODY_JSON,
+     HTTP_BODY_IS_JSON},
+    /* cases (cases.c) */
+    {"GET", "/api/cases", http_h_cases_list, HTTP_SIGNED_IN, false, 0, HTTP_BODY_NONE},
+    {"POST", "/api/cases", http_h_cases_create, INTAKE, true, HTTP_BODY_UPLOAD,
+     HTTP_BODY_MULTIPART},
+    {"GET", "/api/cases/{id}", http_h_case_show, HTTP_SIGNED_IN, false, 0, HTTP_BODY_NONE},
+    {"POST", "/api/cases/{id}/reviews", http_h_case_review, REVIEWERS, true, HTTP_BODY_JSON,
+     HTTP_BODY_IS_JSON},
+    {"POST", "/api/cases/{id}/search", http_h_case_search, EXAMINER, true, 0, HTTP_BODY_NONE},
+    {"POST", "/api/cases/{id}/examination", http_h_case_examine, EXAMINER, true, 0, HTTP_BODY_NONE},
+    {"POST", "/api/cases/{id}/adjudication", http_h_case_adjudicate, EXAMINER, true,
+     HTTP_BODY_SMALL, HTTP_BODY_IS_JSON},
+    {"POST", "/api/cases/{id}/letter", http_h_case_letter, RESPONDERS, true, 0, HTTP_BODY_NONE},
+    {"POST", "/api/cases/{id}/close", http_h_case_close, RESPONDERS, true, 0, HTTP_BODY_NONE},
+    {"POST", "/api/cases/{id}/withdraw", http_h_case_withdraw, RESPONDERS, true, HTTP_BODY_JSON,
+     HTTP_BODY_IS_JSON},
+    /* the auditor's report and log, the administrator's purge (cases.c) */
+    {"GET", "/api/report", http_h_report, AUDITOR, false, 0, HTTP_BODY_NONE},
+    {"GET", "/api/audit", http_h_audit, AUDITOR, false, 0, HTTP_BODY_NONE},
+    {"POST", "/api/audit/checkpoint", http_h_audit_checkpoint, AUDITOR, true, 0, HTTP_BODY_NONE},
+    {"POST", "/api/audit/verify", http_h_audit_verify, AUDITOR, true, 0, HTTP_BODY_NONE},
+    {"GET", "/api/audit/entries/{index}", http_h_audit_entry, AUDITOR, false, 0, HTTP_BODY_NONE},
+    {"POST", "/api/retention/purge", http_h_purge, ADMIN, true, 0, HTTP_BODY_NONE},
+    {NULL, NULL, NULL, 0, false, 0, HTTP_BODY_NONE},
 };

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -49,8 +50,8 @@
 #define RATE_SLOTS 8192
 
 #define CSP                                                                           \
-  "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; " \
-  "object-src 'none'"
+  "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; " \
+  "form-action 'self'; object-src 'none'"
 
 void http_config_init(http_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -64,6 +65,7 @@ void http_config_init(http_config *cfg) {
   cfg->max_sessions = 10000;
   cfg->login_per_ip = 30;
   cfg->login_per_user = 10;
+  cfg->purge_every_s = 3600;
 }
 
 /* ---- one request ------------------------------------------------------------------- */
@@ -73,7 +75,8 @@ typedef struct request_state {
   http_req req;                    /* what the handler sees */
   bool answered;                   /* a response is queued */
   bool too_large;                  /* the body passed the route's limit */
-  char *buf;                       /* body read so far (route->max_body + 1 bytes) */
+  char *buf;                       /* body read so far */
+  size_t cap;                      /* bytes buf holds (at most route->max_body), plus a NUL */
   size_t len;                      /* bytes in buf */
   uint64_t discarded;              /* bytes thrown away past the limit */
   int64_t start_ms;                /* when the headers arrived */
@@ -200,6 +203,8 @@ static void on_headers(http_server *srv, struct MHD_Connection *conn, request_st
   r->method = st->method;
   r->path = url;
   r->body = "";
+  r->conn = conn;
+  r->content_type = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
   r->secure = srv->tls || srv->cfg->behind_https_proxy;
   client_address(srv, conn, r->client, sizeof r->client);
   const char *cookies = header(conn, MHD_HTTP_HEADER_COOKIE);
@@ -268,13 +273,19 @@ static void on_headers(http_server *srv, struct MHD_Connection *conn, request_st
     return;
   }
   bool has_body = length > 0 || te != NULL;
-  if (has_body && route->json_body &&
-      !http_is_json_type(header(conn, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+  if (has_body && route->body == HTTP_BODY_IS_JSON && !http_is_json_type(r->content_type)) {
     http_reply_error(r, 415, "unsupported_media_type", "the body must be application/json");
     return;
   }
+  if (has_body && route->body == HTTP_BODY_MULTIPART &&
+      (r->content_type == NULL || strncasecmp(r->content_type, "multipart/form-data", 19) != 0)) {
+    http_reply_error(r, 415, "unsupported_media_type", "the body must be multipart/form-data");
+    return;
+  }
   if (has_body) {
-    st->buf = malloc(route->max_body + 1);
+    /* As much as Content-Length says (a chunked body grows up to the limit). */
+    st->cap = cl != NULL ? (size_t)length : (route->max_body < 65536 ? route->max_body : 65536);
+    st->buf = malloc(st->cap + 1);
     if (st->buf == NULL) {
       http_reply_error(r, 500, "internal", "out of memory");
       return;
@@ -285,7 +296,19 @@ static void on_headers(http_server *srv, struct MHD_Connection *conn, request_st
 /* Takes a piece of body: keeps it while under the limit, else counts it. */
 static void on_body(request_state *st, const char *data, size_t n) {
   size_t max = st->req.route->max_body;
-  if (!st->too_large && st->buf != NULL && n <= max - st->len) {
+  if (!st->too_large && st->buf != NULL && n <= max - st->len && n > st->cap - st->len) {
+    size_t cap = st->cap * 2 > st->len + n ? st->cap * 2 : st->len + n;
+    if (cap > max) cap = max;
+    char *bigger = malloc(cap + 1); /* not realloc: the old bytes are wiped, not left behind */
+    if (bigger != NULL) {
+      memcpy(bigger, st->buf, st->len);
+      sodium_memzero(st->buf, st->len);
+      free(st->buf);
+      st->buf = bigger;
+      st->cap = cap;
+    }
+  }
+  if (!st->too_large && st->buf != NULL && n <= st->cap - st->len) {
     memcpy(st->buf + st->len, data, n);
     st->len += n;
     return;
@@ -293,6 +316,11 @@ static void on_body(request_state *st, const char *data, size_t n) {
   if (!st->too_large && st->buf != NULL) sodium_memzero(st->buf, st->len);
   st->too_large = true;
   st->discarded += n;
+}
+
+const char *http_query(const http_req *r, const char *key) {
+  if (r->conn == NULL) return NULL;
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -489,6 +517,15 @@ int http_serve(const http_config *cfg) {
   const char *web = cfg->web ? cfg->web : getenv("CUSTOS_WEB");
   if (web == NULL || *web == '\0') web = CUSTOS_WEB_DIR;
 
+  pthread_mutex_init(&srv.engine_lock, NULL);
+  pthread_mutex_init(&srv.purge_lock, NULL);
+  pthread_cond_init(&srv.purge_wake, NULL);
+  if ((rc = custos_policy_load(cfg->policy, &srv.policy, &err)) != CUSTOS_OK) {
+    serve_error(cfg->policy ? cfg->policy : "policy",
+                err.message[0] ? err.message : custos_strerror(rc), NULL);
+    status = rc == CUSTOS_ENOENT ? HTTP_EXIT_NOT_FOUND : HTTP_EXIT_USAGE;
+    goto out;
+  }
   if ((rc = http_pool_open(cfg->db, cfg->db_handles, &srv.pool, &err)) != CUSTOS_OK) {
     serve_error(cfg->db, err.message[0] ? err.message : custos_strerror(rc),
                 rc == CUSTOS_ENOENT ? "create it with 'custos init --admin NAME'" : NULL);
@@ -570,9 +607,22 @@ int http_serve(const http_config *cfg) {
         srv.models_dir);
   }
 
+  pthread_t purger;
+  bool purging =
+      cfg->purge_every_s > 0 && pthread_create(&purger, NULL, http_purge_thread, &srv) == 0;
+  if (cfg->purge_every_s > 0 && !purging)
+    http_log("warning: the scheduled retention purge did not start");
+
   while (sigwait(&sigs, &sig) != 0) {
   }
   http_log("%s: finishing the requests in progress", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (purging) {
+    pthread_mutex_lock(&srv.purge_lock);
+    srv.purge_stop = true;
+    pthread_cond_signal(&srv.purge_wake);
+    pthread_mutex_unlock(&srv.purge_lock);
+    pthread_join(purger, NULL);
+  }
   MHD_stop_daemon(d);
   d = NULL;
   http_log("stopped");
@@ -586,6 +636,11 @@ out:
   http_ratelimit_free(srv.login_user);
   http_static_free(srv.pages);
   http_pool_close(srv.pool);
+  custos_face_engine_close(srv.engine);
+  custos_policy_free(srv.policy);
+  pthread_mutex_destroy(&srv.engine_lock);
+  pthread_mutex_destroy(&srv.purge_lock);
+  pthread_cond_destroy(&srv.purge_wake);
   if (key != NULL) sodium_memzero(key, strlen(key));
   free(key);
   free(cert);

@@ -88,8 +88,10 @@ static void test_route_table(void **state) {
       assert_string_equal(r->pattern, "/api/session");
     }
     if (reads) assert_int_equal(r->max_body, 0);
-    if (r->json_body) assert_true(r->max_body > 0);
-    assert_true(r->max_body <= HTTP_BODY_JSON);
+    if (r->body != HTTP_BODY_NONE) assert_true(r->max_body > 0);
+    assert_true(r->max_body <=
+                (r->body == HTTP_BODY_MULTIPART ? HTTP_BODY_UPLOAD : HTTP_BODY_JSON));
+    if (r->body == HTTP_BODY_MULTIPART) assert_true(r->csrf);
     assert_non_null(r->handler);
     assert_int_equal(r->pattern[0], '/');
     assert_int_equal(r->roles & ~HTTP_SIGNED_IN, 0);
@@ -356,6 +358,95 @@ static void test_pool(void **state) {
   assert_null(p);
 }
 
+/* ---- multipart bodies ------------------------------------------------------------------- */
+
+#define CT "multipart/form-data; boundary=XyZ"
+
+/* Parses body (a C string) with CT; returns whether it parsed, parts in p. */
+static bool mp(const char *type, const char *body, http_part *p, size_t max, size_t *n, char *why) {
+  return http_multipart_parse(type, body, strlen(body), p, max, n, why, 256);
+}
+
+static void test_multipart(void **state) {
+  (void)state;
+  http_part p[4];
+  size_t n = 0;
+  char why[256];
+  const char *good =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n{\"a\":1}\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"probe\"; filename=\"p.png\"\r\n"
+      "Content-Type: image/png\r\n\r\nPNG\r\n--XyZ\r\nbytes\r\n--XyZ--\r\n";
+  /* The third part's data holds "--XyZ" but not after CRLF: it stays data. */
+  assert_false(mp(CT, good, p, 4, &n, why)); /* "bytes" part has no headers */
+  assert_non_null(strstr(why, "part 3"));
+  const char *two =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n{\"a\":1}\r\n"
+      "--XyZ\r\ncontent-disposition: form-data; name=probe; filename=\"p.png\"\r\n"
+      "Content-Type: image/png\r\n\r\nPNG--XyZ\r\n\r\n--XyZ--";
+  assert_true(mp(CT, two, p, 4, &n, why));
+  assert_int_equal(n, 2);
+  assert_string_equal(p[0].name, "request");
+  assert_int_equal(p[0].len, 7);
+  assert_memory_equal(p[0].data, "{\"a\":1}", 7);
+  assert_string_equal(p[0].filename, "");
+  assert_string_equal(p[1].name, "probe");
+  assert_string_equal(p[1].filename, "p.png");
+  assert_string_equal(p[1].type, "image/png");
+  assert_int_equal(p[1].len, 10); /* "PNG--XyZ\r\n" */
+  /* A quoted boundary, a preamble, an empty part. */
+  assert_true(mp("multipart/form-data; charset=x; boundary=\"XyZ\"",
+                 "preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"e\"\r\n\r\n\r\n"
+                 "--XyZ--\r\nepilogue",
+                 p, 4, &n, why));
+  assert_int_equal(n, 1);
+  assert_int_equal(p[0].len, 0);
+  /* Refusals, each naming the problem. */
+  static const struct {
+    const char *type, *body, *says;
+  } bad[] = {
+      {"application/json", "{}", "multipart/form-data"},
+      {NULL, "", "multipart/form-data"},
+      {"multipart/form-data", "--\r\n", "boundary"},
+      {"multipart/form-data; boundary=", "--\r\n", "boundary"},
+      {"multipart/form-database; boundary=XyZ", "", "multipart/form-data"},
+      {CT, "", "no multipart boundary"},
+      {CT, "junk without a boundary", "no multipart boundary"},
+      {CT, "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end", "cut short"},
+      {CT, "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--XyZ",
+       "closing boundary"},
+      {CT, "--XyZ\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--XyZ--",
+       "not form-data"},
+      {CT, "--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--", "no usable name"},
+      {CT, "--XyZ\r\nContent-Disposition: form-data; name=\"\"\r\n\r\nx\r\n--XyZ--",
+       "no usable name"},
+      {CT, "--XyZ\r\nContent-Disposition: form-data; name=\"a\r\n\r\nx\r\n--XyZ--",
+       "no usable name"},
+      {CT, "--XyZ\r\nContent-Type: text/plain\r\n\r\nx\r\n--XyZ--", "no Content-Disposition"},
+      {CT, "--XyZ\r\nno colon here\r\n\r\nx\r\n--XyZ--", "no ':'"},
+      {CT, "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nx\r\n--XyZ--", "blank line"},
+      {CT,
+       "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; "
+       "name=\"b\"\r\n\r\nx\r\n--XyZ--",
+       "two Content-Disposition"},
+      {CT, "--XyZ junk\r\n", "closing boundary"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    why[0] = '\0';
+    bool ok = mp(bad[i].type, bad[i].body, p, 4, &n, why);
+    if (ok || strstr(why, bad[i].says) == NULL)
+      fail_msg("case %zu: ok %d, why '%s', expected '%s'", i, ok, why, bad[i].says);
+  }
+  /* More parts than room. */
+  char many[1024] = "";
+  for (int i = 0; i < 5; i++)
+    strcat(many, "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n");
+  strcat(many, "--XyZ--");
+  assert_false(mp(CT, many, p, 4, &n, why));
+  assert_non_null(strstr(why, "more than 4 parts"));
+  assert_true(mp(CT, many, (http_part[5]){0}, 5, &n, why));
+  assert_int_equal(n, 5);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_route_find),
@@ -365,6 +456,7 @@ int main(void) {
       cmocka_unit_test(test_length_and_type),
       cmocka_unit_test(test_random_token),
       cmocka_unit_test(test_ratelimit),
+      cmocka_unit_test(test_multipart),
       cmocka_unit_test_setup_teardown(test_sessions, setup_db, teardown_db),
       cmocka_unit_test_setup_teardown(test_pool, setup_db, teardown_db),
   };
