@@ -814,8 +814,8 @@ int custos_case_adjudicate(custos *c, const custos_session *as, int64_t case_id,
         idx = (int)json_integer_value(json_object_get(v, "i"));
     }
     if (idx < 0) {
-      rc =
-          custos__err(err, CUSTOS_EINVAL, MOD, "--candidate: not a label of your list (or 'none')");
+      rc = custos__err(err, CUSTOS_EINVAL, MOD,
+                       "candidate: not a label of your own examination list (or none)");
       goto out;
     }
   }

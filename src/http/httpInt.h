@@ -272,7 +272,8 @@ void http_h_audit_entry(http_req *r);
 void http_h_purge(http_req *r);
 
 /* The scheduled retention purge (GOV-21): runs custos_case_purge_scheduled
- * at start and then every cfg->purge_every_s seconds until purge_stop.  The
+ * at start and then every cfg->purge_every_s seconds until purge_stop, each
+ * time also signing a checkpoint of the audit log when it has grown.  The
  * thread's entry point; arg is the http_server. */
 void *http_purge_thread(void *arg);
 

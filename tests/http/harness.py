@@ -11,6 +11,7 @@ Python 3 standard library only.
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -108,6 +109,8 @@ class Server:
             self.env.update(env)
         self.proc = None
         self.port = None
+        # A list to collect every (method, path, Reply) of request() in, or None.
+        self.transcript = None
         self.stderr_path = os.path.join(self.dir, "server.err")
         self.cli("init", "--admin", ADMIN, new_password=password_of(ADMIN))
         if users:
@@ -200,9 +203,12 @@ class Server:
         try:
             c.request(method, path, body=body, headers=h)
             r = c.getresponse()
-            return Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+            reply = Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
         finally:
             c.close()
+        if self.transcript is not None:
+            self.transcript.append((method, path, reply))
+        return reply
 
     def raw(self, data, timeout=10):
         """Sends raw bytes on a new socket; returns what comes back until close or timeout."""
@@ -258,6 +264,29 @@ class Client:
             h["X-CSRF-Token"] = self.csrf
         h.update(headers or {})
         return self.server.request(method, path, body, headers=h)
+
+
+def models_dir():
+    """The face models folder the tests use: $CUSTOS_MODELS_DIR, else the source tree's."""
+    return os.environ.get("CUSTOS_MODELS_DIR") or os.path.join(SOURCE, "models")
+
+
+def multipart(parts, boundary=None):
+    """A multipart/form-data body built by hand.  parts: (name, filename or None,
+    content type or None, bytes); returns (body, Content-Type header value)."""
+    boundary = boundary or "custos-test-" + secrets.token_hex(12)
+    out = b""
+    for name, filename, ctype, data in parts:
+        out += b"--" + boundary.encode() + b"\r\n"
+        disp = 'form-data; name="%s"' % name
+        if filename is not None:
+            disp += '; filename="%s"' % filename
+        out += b"Content-Disposition: " + disp.encode() + b"\r\n"
+        if ctype is not None:
+            out += b"Content-Type: " + ctype.encode() + b"\r\n"
+        out += b"\r\n" + data + b"\r\n"
+    out += b"--" + boundary.encode() + b"--\r\n"
+    return out, "multipart/form-data; boundary=" + boundary
 
 
 def _readline_timeout(proc, timeout):

@@ -7,7 +7,7 @@ second.  A rejected request is stored with its probe; once its closing date
 lies more than a day back (the test moves the date in the database, standing
 in for the days passing) the server itself erases the probe, marks the case
 purged and logs it, with an audit entry whose actor is "system"; the log
-still verifies.  A case closed today is left alone, and so is every case of
+still verifies; the same schedule signs checkpoints of the log.  A case closed today is left alone, and so is every case of
 a server started with --purge-every 0.  The administrator's on-demand purge
 answers {"purged": n}.
 """
@@ -71,6 +71,13 @@ def system_purge_entries(srv):
     return [e for e in rows if e.get("action") == "case.purge" and e.get("actor") == "system"]
 
 
+def audit_entries(srv):
+    con = sqlite3.connect(srv.db)
+    n = con.execute("SELECT count(*) FROM audit_entry").fetchone()[0]
+    con.close()
+    return n
+
+
 def wait_for(cond, seconds):
     end = time.time() + seconds
     while time.time() < end:
@@ -101,6 +108,11 @@ def main():
     check(wait_for(lambda: "retention purge: 1 cases purged" in srv.stderr(), 10),
           "the server logs the purge (stderr: %s)" % srv.stderr()[-500:])
     eq(len(system_purge_entries(srv)), 1, "one case.purge audit entry by the system")
+    # The same schedule signs checkpoints: the latest soon covers the whole log.
+    n = audit_entries(srv)
+    check(wait_for(lambda: aud.call("GET", "/api/audit").json.get("size", 0) >= n, 10),
+          "the scheduled checkpoint covers the %d entries of the log" % n)
+    check("signed a checkpoint of the audit log" in srv.stderr(), "the server logs the signing")
     r = aud.call("POST", "/api/audit/verify")
     eq((r.status, r.json.get("ok")), (200, True), "the log verifies after the purge: %r" % r.json)
     # The administrator's purge now finds nothing left.
@@ -124,6 +136,8 @@ def main():
     eq((r.status, r.json), (200, {"purged": 1}), "on-demand purge with --purge-every 0")
     check(not probe_stored(srv, case), "the on-demand purge erased the probe")
     eq(len(system_purge_entries(srv)), 0, "no system entry without the schedule")
+    r = srv.client(USERS["auditor"]).call("GET", "/api/audit")
+    check(r.json["size"] < audit_entries(srv), "no checkpoint is signed without the schedule")
     srv.close()
 
     # Bad values of the option are refused before the server starts.
