@@ -9,7 +9,9 @@ const custos = (() => {
   // carries .status and .code (the server's "error" field).
   async function api(method, path, body) {
     const opts = { method, headers: {}, credentials: 'same-origin', cache: 'no-store' };
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      opts.body = body; // multipart/form-data: the browser sets the boundary
+    } else if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
       opts.body = JSON.stringify(body);
     }
@@ -43,8 +45,9 @@ const custos = (() => {
   function showUser(me) {
     const who = document.getElementById('who');
     if (who) who.textContent = 'Signed in as ' + me.user + ' (' + me.role + ')';
+    // data-needs-role="intake manager": shown to any of the roles listed.
     for (const el of document.querySelectorAll('[data-needs-role]')) {
-      el.hidden = el.getAttribute('data-needs-role') !== me.role;
+      el.hidden = !el.getAttribute('data-needs-role').split(/\s+/).includes(me.role);
     }
     const out = document.getElementById('signout');
     if (out) {
@@ -97,5 +100,24 @@ const custos = (() => {
     say(id, e.message, 'error');
   }
 
-  return { api, setCsrf, requireSession, signOut, say, failed };
+  // Makes an element with a text content (never HTML) and attributes.
+  function el(tag, text, attrs) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (k === 'className') e.className = v;
+        else e.setAttribute(k, v);
+      }
+    }
+    return e;
+  }
+
+  // The ?id=N of a case page, or null when absent or not a positive integer.
+  function caseId() {
+    const id = new URLSearchParams(location.search).get('id');
+    return id && /^[1-9][0-9]{0,17}$/.test(id) ? id : null;
+  }
+
+  return { api, setCsrf, requireSession, signOut, say, failed, el, caseId };
 })();

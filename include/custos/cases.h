@@ -163,6 +163,16 @@ CUSTOS_API int custos_case_withdraw(custos *c, const custos_session *as, int64_t
 CUSTOS_API int custos_case_show(custos *c, const custos_session *as, int64_t case_id, char **json,
                                 custos_err *err);
 
+/* Largest order document a case keeps (bytes). */
+#define CUSTOS_CASE_DOCUMENT_MAX ((size_t)64 << 20)
+
+/* The order document of a case as it was submitted (PDF, JPEG or PNG bytes)
+ * into *data (the caller's, free()) and *len, for the reviewers who must read
+ * it (intake, manager, governor, legal; others CUSTOS_EPERM).  CUSTOS_ENOENT
+ * when there is no such case or it has no document (a history case). */
+CUSTOS_API int custos_case_document(custos *c, const custos_session *as, int64_t case_id,
+                                    char **data, size_t *len, custos_err *err);
+
 /* Cases as a JSON array of {"case", "state", "received", "agency", "level",
  * "department" (null when none), "history", "flags" (the checks' FLAG_ and
  * ESCALATE_ reasons)} (state NULL: all). */

@@ -248,15 +248,27 @@ static json_t *submit_record(const custos_policy_request *r, const custos_policy
   json_object_set_new(rec, "received", json_string(r->received));
   json_object_set_new(
       rec, "legal",
-      json_pack("{s:s, s:s, s:o, s:s, s:s}", "type",
-                custos_policy_legal_type_name(r->legal_process.type), "court_system",
-                custos_policy_court_system_name(r->legal_process.court_system), "form",
-                str_or_null(r->legal_process.form), "issued", r->legal_process.issued, "expires",
-                r->legal_process.expires));
+      json_pack(
+          "{s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "type",
+          custos_policy_legal_type_name(r->legal_process.type), "court_system",
+          custos_policy_court_system_name(r->legal_process.court_system), "form",
+          str_or_null(r->legal_process.form), "issued", r->legal_process.issued, "expires",
+          r->legal_process.expires, "court", str_or_null(r->legal_process.court), "judge",
+          str_or_null(r->legal_process.judge), "signed",
+          r->legal_process.is_signed < 0 ? json_null() : json_boolean(r->legal_process.is_signed),
+          "docket", str_or_null(r->legal_process.docket)));
+  /* What the reviewers read (GOV-10): who asks, and why. */
+  json_object_set_new(rec, "requester",
+                      json_pack("{s:s, s:o, s:s}", "name", r->requester.name, "title",
+                                str_or_null(r->requester.title), "contact", r->requester.contact));
+  json_object_set_new(rec, "narrative", str_or_null(r->narrative));
   for (size_t i = 0; i < res->noffenses; i++) {
-    json_array_append_new(offs, json_pack("{s:s, s:s, s:s}", "citation", res->offenses[i].citation,
-                                          "statute", res->offenses[i].statute, "class",
-                                          custos_policy_class_name(res->offenses[i].cls)));
+    const char *desc = i < r->noffenses ? r->offenses[i].description : NULL;
+    json_array_append_new(
+        offs,
+        json_pack("{s:s, s:s, s:s, s:o}", "citation", res->offenses[i].citation, "statute",
+                  res->offenses[i].statute, "class", custos_policy_class_name(res->offenses[i].cls),
+                  "description", str_or_null(desc)));
   }
   json_object_set_new(rec, "offenses", offs);
   for (size_t i = 0; i < res->nreasons; i++) {
@@ -411,8 +423,8 @@ int custos_case_review(custos *c, const custos_session *as, int64_t case_id,
     }
     if (!found) {
       rc = custos__err(err, CUSTOS_EPOLICY, MOD,
-                       "GOV-06: ESCALATE_MIXED_OFFENSE: name with --rests-on the non-immigration "
-                       "crime of this request the case rests on");
+                       "GOV-06: ESCALATE_MIXED_OFFENSE: name the non-immigration crime of this "
+                       "request the case rests on (rests_on; --rests-on on the command line)");
       goto out;
     }
   }
@@ -793,7 +805,8 @@ int custos_case_adjudicate(custos *c, const custos_session *as, int64_t case_id,
     /* GOV-15: two distinct examiners, one mark each. */
     if (strcmp(jstr(v, "user"), a.u.name) == 0) {
       rc = custos__err(err, CUSTOS_EPERM, MOD,
-                       "GOV-15: '%s' has marked this case already; a second examiner must",
+                       "GOV-15: '%s' has marked this case already; the second mark must come "
+                       "from another examiner",
                        a.u.name);
       goto out;
     }
@@ -958,10 +971,10 @@ static json_t *case_view(const custos__case_row *row, const json_t *rec) {
   json_object_set_new(v, "closed", row->closed[0] ? json_string(row->closed) : json_null());
   json_object_set_new(v, "history", json_boolean(row->history));
   static const char *const COPY[] = {
-      "agency",          "case_number",      "legal",     "offenses", "reasons",
-      "decision",        "reviews_required", "submitter", "reviews",  "probe_sha256",
-      "document_sha256", "policy_sha256",    "outcome",   "response", "purged",
-      "withdrawn"};
+      "agency",    "case_number",  "legal",           "offenses",         "reasons",
+      "requester", "narrative",    "decision",        "reviews_required", "submitter",
+      "reviews",   "probe_sha256", "document_sha256", "policy_sha256",    "outcome",
+      "response",  "purged",       "withdrawn"};
   for (size_t i = 0; i < sizeof COPY / sizeof COPY[0]; i++) {
     json_t *x = json_object_get(rec, COPY[i]);
     if (x) json_object_set(v, COPY[i], x);
@@ -979,6 +992,43 @@ static json_t *case_view(const custos__case_row *row, const json_t *rec) {
   json_object_set_new(v, "marks",
                       json_integer((json_int_t)json_array_size(json_object_get(rec, "marks"))));
   return v;
+}
+
+int custos_case_document(custos *c, const custos_session *as, int64_t case_id, char **data,
+                         size_t *len, custos_err *err) {
+  custos_txn *t = NULL;
+  custos_buf b;
+  kase k;
+  actor a;
+  *data = NULL;
+  *len = 0;
+  memset(&k, 0, sizeof k);
+  custos__buf_init(&b, CUSTOS_CASE_DOCUMENT_MAX);
+  int rc = custos__core_begin_as(c, as, CUSTOS_ROLE_NONE, false, &t, err);
+  if (rc != CUSTOS_OK) return rc;
+  /* The role as the database has it now. */
+  rc = custos__store_user_get(t, custos_session_user(as), &a.u, err);
+  if (rc == CUSTOS_OK) rc = custos__auth_role_of(&a.u, &a.role, err);
+  if (rc == CUSTOS_OK && a.role != CUSTOS_ROLE_INTAKE && a.role != CUSTOS_ROLE_MANAGER &&
+      a.role != CUSTOS_ROLE_GOVERNOR && a.role != CUSTOS_ROLE_LEGAL)
+    rc = custos__err(err, CUSTOS_EPERM, MOD, "only a reviewer may read the order document");
+  if (rc == CUSTOS_OK) rc = kase_load(t, case_id, &k, err);
+  if (rc == CUSTOS_OK) {
+    rc = custos__store_case_blob_get(t, case_id, false, &b, err);
+    if (rc == CUSTOS_ENOENT)
+      rc = custos__err(err, CUSTOS_ENOENT, MOD, "case %lld has no order document",
+                       (long long)case_id);
+  }
+  custos__store_rollback(t);
+  kase_free(&k);
+  sodium_memzero(&a, sizeof a);
+  if (rc == CUSTOS_OK) {
+    *data = (char *)b.data;
+    *len = b.len;
+  } else {
+    custos__buf_free(&b);
+  }
+  return rc;
 }
 
 int custos_case_show(custos *c, const custos_session *as, int64_t case_id, char **json,

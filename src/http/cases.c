@@ -430,6 +430,37 @@ void http_h_case_show(http_req *r) {
   if (o != NULL) http_reply_json(r, 200, o);
 }
 
+/* ---- GET /api/cases/{id}/order --------------------------------------------------------- */
+
+/* The order document for the reviewers, as a download: a browser never
+ * renders a stored file inside the application's origin. */
+void http_h_case_order(http_req *r) {
+  int64_t id;
+  char *data = NULL;
+  size_t len = 0;
+  custos_err err;
+  custos_err_clear(&err);
+  if (!case_id(r, &id)) return;
+  custos *c = lock_db(r);
+  int rc = custos_case_document(c, r->session->cs, id, &data, &len, &err);
+  unlock_db(r);
+  if (rc != CUSTOS_OK) {
+    http_reply_action_failed(r, rc, &err);
+    return;
+  }
+  http_part p = {.data = data, .len = len};
+  const char *ext = sniff(&p);
+  r->reply.status = 200;
+  r->reply.type = ext == NULL               ? "application/octet-stream"
+                  : strcmp(ext, "pdf") == 0 ? "application/pdf"
+                  : strcmp(ext, "jpg") == 0 ? "image/jpeg"
+                                            : "image/png";
+  snprintf(r->reply.disposition, sizeof r->reply.disposition,
+           "attachment; filename=\"case-%lld-order.%s\"", (long long)id, ext ? ext : "bin");
+  r->reply.body = data;
+  r->reply.len = len;
+}
+
 /* ---- POST /api/cases/{id}/reviews ----------------------------------------------------------- */
 
 void http_h_case_review(http_req *r) {

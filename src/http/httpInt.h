@@ -189,6 +189,7 @@ typedef struct http_reply {
   char allow[64];                   /* Allow header (405); "" none */
   unsigned retry_after;             /* Retry-After seconds (429); 0 none */
   const char *csp;                  /* Content-Security-Policy (static string); NULL: the default */
+  char disposition[96];             /* Content-Disposition; "" none */
 } http_reply;
 
 /* One request as a handler sees it. */
@@ -257,6 +258,7 @@ const char *http_query(const http_req *r, const char *key);
 void http_h_cases_list(http_req *r);
 void http_h_cases_create(http_req *r);
 void http_h_case_show(http_req *r);
+void http_h_case_order(http_req *r);
 void http_h_case_review(http_req *r);
 void http_h_case_search(http_req *r);
 void http_h_case_examine(http_req *r);

@@ -434,6 +434,7 @@ const http_route http_routes[] = {
     {"POST", "/api/cases", http_h_cases_create, INTAKE, true, HTTP_BODY_UPLOAD,
      HTTP_BODY_MULTIPART},
     {"GET", "/api/cases/{id}", http_h_case_show, HTTP_SIGNED_IN, false, 0, HTTP_BODY_NONE},
+    {"GET", "/api/cases/{id}/order", http_h_case_order, REVIEWERS, false, 0, HTTP_BODY_NONE},
     {"POST", "/api/cases/{id}/reviews", http_h_case_review, REVIEWERS, true, HTTP_BODY_JSON,
      HTTP_BODY_IS_JSON},
     {"POST", "/api/cases/{id}/search", http_h_case_search, EXAMINER, true, 0, HTTP_BODY_NONE},

@@ -49,7 +49,7 @@
 #define TLS_FILE_MAX ((size_t)64 * 1024)
 #define RATE_SLOTS 8192
 
-#define CSP                                                                           \
+#define CSP                                                                             \
   "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; " \
   "form-action 'self'; object-src 'none'"
 
@@ -162,6 +162,8 @@ static enum MHD_Result send_reply(request_state *st, struct MHD_Connection *conn
   if (rep->set_cookie[0])
     MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, rep->set_cookie);
   if (rep->allow[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+  if (rep->disposition[0])
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, rep->disposition);
   if (rep->retry_after > 0) {
     char secs[16];
     snprintf(secs, sizeof secs, "%u", rep->retry_after);

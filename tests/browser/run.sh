@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the browser tests (CTest: browser_signin).  Installs playwright-core
+# Runs the browser tests (CTest: browser).  Installs playwright-core
 # exactly as package-lock.json pins it (npm ci) when node_modules is missing
 # or older than the lock file, then runs each *.test.mjs with node.  It drives
 # Debian's chromium ($CUSTOS_CHROMIUM, else /usr/bin/chromium); playwright's

@@ -221,6 +221,8 @@ def endpoints():
         ("GET", "/api/cases?state=intake", None, ANY, False),
         ("POST", "/api/cases", upload, ["intake"], True),
         ("GET", "/api/cases/" + MISSING, None, ANY, False),
+        ("GET", "/api/cases/%s/order" % MISSING, None, ["intake", "manager", "governor", "legal"],
+         False),
         ("POST", "/api/cases/%s/reviews" % MISSING, review_body("intake"),
          ["intake", "manager", "governor", "legal"], True),
         ("POST", "/api/cases/%s/search" % MISSING, None, ["examiner"], True),
@@ -464,6 +466,22 @@ def story(srv, clients, ed, photos):
        "the case waits for the intake review")
     eq(r.json.get("probe_sha256"), sha256(PROBE_PNG), "the stored probe is the uploaded one")
     eq(r.json.get("document_sha256"), sha256(ORDER_PDF), "the stored order is the uploaded one")
+    # What the reviewers read: the request's details and the order itself.
+    eq((r.json.get("requester") or {}).get("name"), "J. Doe", "the case shows the requester")
+    check(isinstance(r.json.get("narrative"), str) and r.json["narrative"],
+          "the case shows the narrative")
+    eq({k: (r.json.get("legal") or {}).get(k) for k in ("court", "judge", "signed", "docket")},
+       {"court": "U.S. District Court, W.D. Wash.", "judge": "Hon. A. Judge", "signed": True,
+        "docket": "2:19-mj-00123"}, "the case shows the court order's details")
+    check(all("description" in o for o in r.json.get("offenses", [])),
+          "the case shows the offences' descriptions")
+    r = gina.call("GET", P + "/order")
+    eq((r.status, r.header("content-type")), (200, "application/pdf"), "the governor reads the order")
+    eq(r.body, ORDER_PDF, "the order document is the uploaded one, byte for byte")
+    check((r.header("content-disposition") or "").startswith("attachment"),
+          "the order is a download, not rendered in the application's origin")
+    r = emil.call("GET", P + "/order")
+    eq((r.status, code_of(r)), (403, "forbidden"), "an examiner may not read the order")
 
     # -- GOV-10/11: the reviews and their refusals
     r = emil.call("POST", P + "/reviews", review_body("intake"))
