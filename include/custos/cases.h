@@ -148,6 +148,10 @@ typedef struct custos_case_letter {
 CUSTOS_API int custos_case_respond(custos *c, const custos_session *as, int64_t case_id,
                                    custos_case_letter **out, custos_err *err);
 CUSTOS_API void custos_case_letter_free(custos_case_letter *l);
+/* The letter as one line of JSON {"case", "agency", "outcome", "identity": the
+ * five fields or null, "statement"} (the caller's, free(); wipe it first: it
+ * holds the five fields), or NULL when out of memory. */
+CUSTOS_API char *custos_case_letter_json(const custos_case_letter *l);
 
 /* Closes a responded case (intake or manager). */
 CUSTOS_API int custos_case_close(custos *c, const custos_session *as, int64_t case_id,

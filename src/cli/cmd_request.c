@@ -316,22 +316,7 @@ static const cli_opt respond_opts[] = {
 /* GOV-17: the letter holds the five fields (or "no identification made") and
  * the statement; nothing else (GOV-18). */
 static char *letter_text(const custos_case_letter *l, bool json) {
-  if (json) {
-    json_t *id = json_null();
-    if (l->identity) {
-      id = json_pack(
-          "{s:s, s:s, s:s, s:s, s:s}", "first_name", custos_disclosure_first_name(l->identity),
-          "middle_name", custos_disclosure_middle_name(l->identity), "last_name",
-          custos_disclosure_last_name(l->identity), "dob", custos_disclosure_dob(l->identity),
-          "license_no", custos_disclosure_license_no(l->identity));
-    }
-    json_t *o =
-        json_pack("{s:I, s:s, s:s, s:o, s:s}", "case", (json_int_t)l->case_id, "agency", l->agency,
-                  "outcome", l->outcome, "identity", id, "statement", l->statement);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s;
-  }
+  if (json) return custos_case_letter_json(l);
   char *s = NULL;
   size_t n = 0;
   FILE *f = open_memstream(&s, &n);

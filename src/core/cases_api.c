@@ -850,6 +850,23 @@ out:
 
 /* ---- the response (GOV-16, GOV-17) ------------------------------------------------------ */
 
+char *custos_case_letter_json(const custos_case_letter *l) {
+  json_t *id = json_null();
+  if (l->identity) {
+    id = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s}", "first_name", custos_disclosure_first_name(l->identity),
+        "middle_name", custos_disclosure_middle_name(l->identity), "last_name",
+        custos_disclosure_last_name(l->identity), "dob", custos_disclosure_dob(l->identity),
+        "license_no", custos_disclosure_license_no(l->identity));
+  }
+  json_t *o =
+      json_pack("{s:I, s:s, s:s, s:o, s:s}", "case", (json_int_t)l->case_id, "agency", l->agency,
+                "outcome", l->outcome, "identity", id, "statement", l->statement);
+  char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(o);
+  return s;
+}
+
 void custos_case_letter_free(custos_case_letter *l) {
   if (l == NULL) return;
   custos_disclosure_free(l->identity);

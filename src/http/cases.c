@@ -33,22 +33,25 @@
 
 /* ---- shared pieces ------------------------------------------------------------------- */
 
-/* The {id} of /api/cases/{id}: 1..18 digits, no sign, else 404. */
-static bool case_id(http_req *r, int64_t *id) {
-  const char *s = r->params[0];
+/* Parses s as a whole number of 1..18 digits without a sign or leading
+ * zeros ("0" itself only when zero_ok). */
+static bool parse_index(const char *s, bool zero_ok, int64_t *out) {
   size_t n = strlen(s);
-  bool ok = n > 0 && n <= 18 && s[0] != '0';
+  bool ok = n > 0 && n <= 18 && (s[0] != '0' || (zero_ok && n == 1));
   int64_t v = 0;
   for (size_t i = 0; ok && i < n; i++) {
     ok = s[i] >= '0' && s[i] <= '9';
     v = v * 10 + (s[i] - '0');
   }
-  if (!ok) {
-    http_reply_error(r, 404, "not_found", "no such case (a case is a positive whole number)");
-    return false;
-  }
-  *id = v;
-  return true;
+  *out = v;
+  return ok;
+}
+
+/* The {id} of /api/cases/{id}: a positive whole number, else 404. */
+static bool case_id(http_req *r, int64_t *id) {
+  if (parse_index(r->params[0], false, id)) return true;
+  http_reply_error(r, 404, "not_found", "no such case (a case is a positive whole number)");
+  return false;
 }
 
 /* The session's database handle (locked; unlock with unlock_db). */
@@ -535,16 +538,20 @@ void http_h_case_search(http_req *r) {
 
 /* A data: URL of the image file at path (JPEG or PNG), or NULL. */
 static json_t *data_url(const char *path) {
-  FILE *f = fopen(path, "rb");
+  FILE *f = path ? fopen(path, "rb") : NULL;
   if (f == NULL) return NULL;
+  struct stat st;
   json_t *out = NULL;
-  unsigned char *buf = malloc(PHOTO_MAX_BYTES);
-  size_t n = buf ? fread(buf, 1, PHOTO_MAX_BYTES, f) : 0;
+  unsigned char *buf = NULL;
+  size_t n = 0;
+  if (fstat(fileno(f), &st) == 0 && st.st_size > 0 && (size_t)st.st_size <= PHOTO_MAX_BYTES &&
+      (buf = malloc((size_t)st.st_size)) != NULL)
+    n = fread(buf, 1, (size_t)st.st_size, f);
   fclose(f);
   const char *type = NULL;
   if (n >= 3 && buf[0] == 0xFF && buf[1] == 0xD8) type = "image/jpeg";
   if (n >= 8 && memcmp(buf, "\x89PNG", 4) == 0) type = "image/png";
-  if (type != NULL && n < PHOTO_MAX_BYTES) {
+  if (type != NULL && n == (size_t)st.st_size) {
     size_t b64 = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
     size_t head = strlen("data:;base64,") + strlen(type);
     char *s = malloc(head + b64);
@@ -664,19 +671,16 @@ void http_h_case_letter(http_req *r) {
     return;
   }
   /* GOV-17: the five fields, or none; nothing else about the holder. */
-  json_t *who = json_null();
-  if (l->identity != NULL) {
-    who = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s}", "first_name", custos_disclosure_first_name(l->identity),
-        "middle_name", custos_disclosure_middle_name(l->identity), "last_name",
-        custos_disclosure_last_name(l->identity), "dob", custos_disclosure_dob(l->identity),
-        "license_no", custos_disclosure_license_no(l->identity));
+  char *text = custos_case_letter_json(l);
+  json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+  if (text != NULL) {
+    sodium_memzero(text, strlen(text));
+    free(text);
   }
-  http_reply_json(
-      r, 200,
-      json_pack("{s:I, s:s, s:s?, s:s, s:o, s:s}", "case", (json_int_t)l->case_id, "agency",
-                l->agency, "case_number", l->case_number[0] ? l->case_number : NULL, "outcome",
-                l->outcome, "identity", who, "statement", l->statement));
+  if (o != NULL)
+    json_object_set_new(o, "case_number",
+                        l->case_number[0] ? json_string(l->case_number) : json_null());
+  http_reply_json(r, 200, o);
   custos_case_letter_free(l);
 }
 
@@ -831,15 +835,8 @@ void http_h_audit_verify(http_req *r) {
 }
 
 void http_h_audit_entry(http_req *r) {
-  const char *s = r->params[0];
-  size_t n = strlen(s);
-  bool ok = n > 0 && n <= 18 && (n == 1 || s[0] != '0');
-  uint64_t index = 0;
-  for (size_t i = 0; ok && i < n; i++) {
-    ok = s[i] >= '0' && s[i] <= '9';
-    index = index * 10 + (uint64_t)(s[i] - '0');
-  }
-  if (!ok) {
+  int64_t index;
+  if (!parse_index(r->params[0], true, &index)) {
     http_reply_error(r, 404, "not_found", "no such entry (an entry is a whole number from 0)");
     return;
   }
@@ -851,7 +848,7 @@ void http_h_audit_entry(http_req *r) {
   int rc = ev && proof ? CUSTOS_OK : CUSTOS_ENOMEM;
   if (rc == CUSTOS_OK) {
     custos *c = lock_db(r);
-    rc = custos_audit_prove(c, index, false, ev, &err);
+    rc = custos_audit_prove(c, (uint64_t)index, false, ev, &err);
     unlock_db(r);
   }
   if (rc == CUSTOS_OK)
