@@ -456,6 +456,46 @@ out:
 
 /* ---- search (GOV-12, GOV-13, GOV-14) ------------------------------------------------ */
 
+/* The probe's descriptor, computed before the search's write transaction so
+ * that other writers do not wait for the face engine: only for an examiner
+ * and an approved case with a probe, read in a read transaction.  Any
+ * failure returns false and leaves the work (and its exact refusal) to the
+ * write transaction, which checks everything again. */
+static bool probe_descriptor_early(custos *c, const custos_session *as, int64_t case_id,
+                                   custos_face_engine *e, float out[CUSTOS_FACE_DESCRIPTOR_DIM]) {
+  custos_txn *t = NULL;
+  custos_err err;
+  custos_buf probe;
+  custos_image *img = NULL;
+  custos_face_list *faces = NULL;
+  kase k;
+  bool ok = false;
+  memset(&k, 0, sizeof k);
+  custos__buf_init(&probe, CUSTOS_REQUEST_MAX_PROBE);
+  if (e == NULL || custos__core_begin_as(c, as, CUSTOS_ROLE_EXAMINER, false, &t, &err) != CUSTOS_OK)
+    goto out;
+  if (kase_load(t, case_id, &k, &err) == CUSTOS_OK && k.state == CUSTOS_CASE_APPROVED &&
+      custos__store_case_blob_get(t, case_id, true, &probe, &err) == CUSTOS_OK) {
+    custos__store_rollback(t);
+    t = NULL;
+    if (custos_image_decode(probe.data, probe.len, NULL, &img, NULL, &err) == CUSTOS_OK &&
+        custos_face_embed(e, img, &faces, &err) == CUSTOS_OK) {
+      long fi = custos_face_list_central(faces);
+      if (fi >= 0 && faces->faces[fi].has_landmarks) {
+        memcpy(out, faces->faces[fi].descriptor, sizeof faces->faces[fi].descriptor);
+        ok = true;
+      }
+    }
+  }
+out:
+  if (t != NULL) custos__store_rollback(t);
+  custos_face_list_free(faces);
+  custos_image_free(img);
+  custos__buf_free(&probe);
+  kase_free(&k);
+  return ok;
+}
+
 int custos__case_search_on(custos *c, const custos_session *as, int64_t case_id,
                            const custos_policy *p, custos_face_engine *e, const char *models_dir,
                            const char *today, custos_case_search_info *out, custos_err *err) {
@@ -479,6 +519,8 @@ int custos__case_search_on(custos *c, const custos_session *as, int64_t case_id,
   } else {
     snprintf(day, sizeof day, "%s", today);
   }
+  float early[CUSTOS_FACE_DESCRIPTOR_DIM];
+  bool have_early = probe_descriptor_early(c, as, case_id, e, early);
   /* GOV-13: only examiners, checked in the transaction. */
   int rc = begin(c, as, CUSTOS_ROLE_EXAMINER, &t, &a, err);
   if (rc != CUSTOS_OK) goto out;
@@ -529,14 +571,19 @@ int custos__case_search_on(custos *c, const custos_session *as, int64_t case_id,
     rc = custos__err(err, CUSTOS_EINVAL, MOD, "a search needs the face engine");
     goto out;
   }
-  /* The probe through the face engine: its one face's descriptor. */
-  if ((rc = custos__store_case_blob_get(t, case_id, true, &probe, err))) goto out;
-  if ((rc = custos_image_decode(probe.data, probe.len, NULL, &img, NULL, err))) goto out;
-  if ((rc = custos_face_embed(e, img, &faces, err))) goto out;
-  long fi = custos_face_list_central(faces);
-  if (fi < 0 || !faces->faces[fi].has_landmarks) {
-    rc = custos__err(err, CUSTOS_EPOLICY, MOD, "GOV-08: no face in the probe photo");
-    goto out;
+  /* The probe through the face engine: its one face's descriptor (computed
+   * above, outside this transaction, unless that failed). */
+  const float *descriptor = early;
+  if (!have_early) {
+    if ((rc = custos__store_case_blob_get(t, case_id, true, &probe, err))) goto out;
+    if ((rc = custos_image_decode(probe.data, probe.len, NULL, &img, NULL, err))) goto out;
+    if ((rc = custos_face_embed(e, img, &faces, err))) goto out;
+    long fi = custos_face_list_central(faces);
+    if (fi < 0 || !faces->faces[fi].has_landmarks) {
+      rc = custos__err(err, CUSTOS_EPOLICY, MOD, "GOV-08: no face in the probe photo");
+      goto out;
+    }
+    descriptor = faces->faces[fi].descriptor;
   }
   char model[CUSTOS_MODEL_MAX + 1];
   if ((rc = custos__import_model_version(models_dir, model, sizeof model, err))) goto out;
@@ -553,8 +600,7 @@ int custos__case_search_on(custos *c, const custos_session *as, int64_t case_id,
     rc = nomem(err);
     goto out;
   }
-  if ((rc = custos_index_search(idx, faces->faces[fi].descriptor, k_want, NULL, hits, &nh, err)))
-    goto out;
+  if ((rc = custos_index_search(idx, descriptor, k_want, NULL, hits, &nh, err))) goto out;
   json_t *cands = json_array();
   for (size_t i = 0; i < nh; i++) {
     json_array_append_new(
