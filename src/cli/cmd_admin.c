@@ -20,7 +20,9 @@
 static const char *init_admin, *init_policy, *init_origin;
 static const cli_opt init_opts[] = {
     {"--admin", "NAME", &init_admin, "the first administrator (required)"},
-    {"--policy", "FILE", &init_policy, "policy file; for now only its SHA-256 is recorded"},
+    {"--policy", "FILE", &init_policy,
+     "policy file: checked, its SHA-256 recorded (every later action must use it) and its "
+     "checkpoint interval applied to the log"},
     {"--log-origin", "NAME", &init_origin,
      "the audit log's name in its checkpoints (default custos.local/audit/<random>)"},
     {NULL, NULL, NULL, NULL},
@@ -109,11 +111,10 @@ static int run_status(const cli_cmd *cmd, cli_common *common, int argc, char **a
   if (common->json) {
     /* Fields of parts that do not exist (a database without an audit log,
      * no policy file) are absent rather than zero. */
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "holders",
-                          (json_int_t)st.holders, "photos", (json_int_t)st.photos, "templates",
-                          (json_int_t)st.templates, "users", (json_int_t)st.users, "cases",
-                          (json_int_t)st.cases, "schema_version", st.schema_version, "backend",
-                          st.backend);
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:s}", "holders", (json_int_t)st.holders,
+                          "photos", (json_int_t)st.photos, "templates", (json_int_t)st.templates,
+                          "users", (json_int_t)st.users, "cases", (json_int_t)st.cases,
+                          "schema_version", st.schema_version, "backend", st.backend);
     if (o != NULL && models[0] != '\0') json_object_set_new(o, "models", json_string(models));
     if (o != NULL && st.policy_sha256[0] != '\0') {
       json_object_set_new(o, "policy_sha256", json_string(st.policy_sha256));
@@ -321,7 +322,8 @@ const cli_cmd cli_admin_cmds[] = {
      "\"templates\", \"users\", \"cases\", \"models\", \"schema_version\", \"backend\",\n"
      "\"policy_sha256\", \"audit_entries\", \"checkpoint\": {\"size\", \"root\"} or null,\n"
      "\"log_key\"}; models is absent when the models folder cannot be read, and\n"
-     "policy_sha256 when none was recorded.  Opening a database written by an older custos migrates it; a\n"
+     "policy_sha256 when none was recorded.  Opening a database written by an older custos "
+     "migrates it; a\n"
      "newer one is refused (exit 3).",
      0, 0, NULL, run_status},
     {"user add", "NAME --role ROLE [--trained-until YYYY-MM-DD] --as ADMIN", "add a user",

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "custos/policy.h"
 #include "core/coreInt.h"
 #include "util/util.h"
 
@@ -76,6 +77,7 @@ int custos_init(const char *db_url, const custos_init_opts *opts, custos_err *er
   custos__user admin;
   int64_t id = 0;
   char policy_hex[65] = "";
+  char every[24] = "";
   char now[CUSTOS_TIMESTAMP_LEN + 1];
   char key_path[PATH_MAX];
   bool key_written = false;
@@ -83,8 +85,14 @@ int custos_init(const char *db_url, const custos_init_opts *opts, custos_err *er
   memset(&admin, 0, sizeof admin);
   if (opts == NULL) return custos__err(err, CUSTOS_EINVAL, MOD, "no init options");
   /* Everything that can be checked is checked before the database exists. */
-  if (opts->policy_path != NULL && (rc = policy_digest(opts->policy_path, policy_hex, err)))
-    return rc;
+  if (opts->policy_path != NULL) {
+    /* The policy must parse; its checkpoint interval becomes the log's. */
+    custos_policy *pol = NULL;
+    if ((rc = custos_policy_load(opts->policy_path, &pol, err))) return rc;
+    snprintf(every, sizeof every, "%d", custos_policy_get_params(pol)->checkpoint_every);
+    custos_policy_free(pol);
+    if ((rc = policy_digest(opts->policy_path, policy_hex, err))) return rc;
+  }
   rc = custos__auth_prepare_user(opts->admin_name, CUSTOS_ROLE_ADMIN, NULL, opts->admin_password,
                                  &admin, err);
   if (rc != CUSTOS_OK) return rc;
@@ -107,6 +115,8 @@ int custos_init(const char *db_url, const custos_init_opts *opts, custos_err *er
   if (policy_hex[0] != '\0' && (rc = custos__store_meta_set(t, "policy_sha256", policy_hex, err)))
     goto out;
   rc = custos__core_log_create(t, opts->log_origin, key_path, &signer, &key_written, err);
+  if (rc == CUSTOS_OK && every[0] != '\0')
+    rc = custos__store_meta_set(t, "audit_checkpoint_every", every, err);
   if (rc != CUSTOS_OK) goto out;
   if (policy_hex[0] != '\0') {
     custos_audit_named_hash h = {.name = "policy"};
@@ -264,7 +274,8 @@ int custos_session_refresh(custos *c, custos_session *s, custos_err *err) {
   custos_txn *t = NULL;
   custos__user u;
   custos_role role = CUSTOS_ROLE_NONE;
-  if (s == NULL || s->c != c) return custos__err(err, CUSTOS_EPERM, MOD, "no session for this database");
+  if (s == NULL || s->c != c)
+    return custos__err(err, CUSTOS_EPERM, MOD, "no session for this database");
   int rc = custos__store_begin(c->store, false, &t, err);
   if (rc != CUSTOS_OK) return rc;
   rc = custos__auth_require(t, s->name, CUSTOS_ROLE_NONE, &u, err);

@@ -261,9 +261,9 @@ int custos__core_log_create(custos_txn *t, const char *origin, const char *key_p
   if (rc == CUSTOS_OK) rc = custos__audit_signer_save(*signer, key_path, seal, err);
   if (rc == CUSTOS_OK) *key_written = true;
   sodium_memzero(key, sizeof key);
-  /* The log's settings.  audit_checkpoint_every is the policy's
-   * audit.checkpoint_every once a policy is applied (the policy module
-   * writes this key); until then the built-in interval. */
+  /* The log's settings.  audit_checkpoint_every is the built-in interval,
+   * which is also the built-in policy's audit.checkpoint_every; custos_init
+   * replaces it with the value of the policy file it is given. */
   snprintf(every, sizeof every, "%d", CUSTOS_AUDIT_CHECKPOINT_EVERY);
   if (rc == CUSTOS_OK) rc = custos__store_meta_set(t, "audit_origin", name, err);
   if (rc == CUSTOS_OK) rc = custos__store_meta_set(t, "audit_log_key", vtext, err);

@@ -38,8 +38,14 @@ expect_status 5 "init with a missing policy file" env CUSTOS_NEW_PASSWORD="$ADMI
   "$CUSTOS" init --admin alice --policy "$T/no-such-policy.json"
 [ ! -e "$CUSTOS_DB" ] && ok || fail "init with a missing policy left a database behind"
 
+printf '{"retention_days": 90}\n' >"$T/bad-policy.json"
+expect_status 3 "init with a policy file that does not parse" env CUSTOS_NEW_PASSWORD="$ADMIN_PW" \
+  "$CUSTOS" init --admin alice --policy "$T/bad-policy.json"
+expect_grep 'bad-policy.json:1' "$T/err" "the policy error names the file and line"
+[ ! -e "$CUSTOS_DB" ] && ok || fail "init with a bad policy left a database behind"
+
 # --- init -------------------------------------------------------------------
-printf '{"retention_days": 90}\n' >"$T/policy.json"
+printf '[records]\nretention_days = 90\n\n[audit]\ncheckpoint_every = 7\n' >"$T/policy.json"
 expect_status 0 "init" env CUSTOS_NEW_PASSWORD="$ADMIN_PW" \
   "$CUSTOS" init --admin alice --policy "$T/policy.json"
 expect_grep 'alice' "$T/out" "init names the administrator"
@@ -74,6 +80,8 @@ done
 [ "$(json_get "$T/out" 'd["holders"]')" = 0 ] && ok || fail "status --json: holders is 0"
 [ "$(json_get "$T/out" 'd["users"]')" = 1 ] && ok || fail "status --json: users is 1"
 [ "$(json_get "$T/out" 'd["schema_version"] >= 2')" = True ] && ok || fail "status: schema_version"
+[ "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT value FROM meta WHERE key = ?", ("audit_checkpoint_every",)).fetchone()[0])' "$CUSTOS_DB")" = 7 ] &&
+  ok || fail "init applies the policy's [audit] checkpoint_every to the log"
 want=$(sha256sum "$T/policy.json" | cut -d' ' -f1)
 [ "$(json_get "$T/out" 'd["policy_sha256"]')" = "$want" ] && ok ||
   fail "status --json: policy_sha256 is the file's SHA-256"

@@ -97,7 +97,7 @@ static void test_default_values(void **state) {
   assert_true(pp->probe_min_face_px == 60); /* GOV-08 */
   assert_true(pp->probe_min_sharpness == 10);
   assert_int_equal(pp->retention_days, 90); /* GOV-21 */
-  assert_int_equal(pp->checkpoint_every, 1);
+  assert_int_equal(pp->checkpoint_every, 1000);
   assert_int_equal(pp->max_failed_logins, 5);
   /* GOV-19 */
   assert_true(custos_policy_not_collected(p, "birthplace"));
