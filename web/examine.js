@@ -10,6 +10,11 @@
   const list = document.getElementById('candidates');
 
   function photo(src, alt) {
+    // No photo: the file is missing from the gallery folder or does not match
+    // its SHA-256 (the server checks); say so rather than show something else.
+    if (typeof src !== 'string' || !src.startsWith('data:image/')) {
+      return custos.el('p', alt + ': photo unavailable (tell the administrator)', { className: 'face missing' });
+    }
     const img = custos.el('img', null, { alt, className: 'face' });
     img.src = src; // a data: URL from the API (img-src 'self' data:)
     return img;
