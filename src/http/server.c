@@ -534,6 +534,28 @@ int http_serve(const http_config *cfg) {
     status = exit_of(rc);
     goto out;
   }
+  {
+    /* The policy must be the one the database was set up with, if it names
+     * one: say so now rather than refuse every request later. */
+    custos *c = NULL;
+    custos_status st;
+    unsigned slot = http_pool_lock_any(srv.pool, &c);
+    rc = custos_get_status(c, &st, &err);
+    http_pool_unlock(srv.pool, slot);
+    if (rc == CUSTOS_OK && st.policy_sha256[0] != '\0' &&
+        strcmp(st.policy_sha256, custos_policy_sha256(srv.policy)) != 0) {
+      serve_error(cfg->policy ? cfg->policy : "the built-in policy",
+                  "is not the policy this database was set up with",
+                  "start with --policy naming the file given to 'custos init --policy'");
+      status = HTTP_EXIT_REFUSED;
+      goto out;
+    }
+    if (rc != CUSTOS_OK) {
+      serve_error(cfg->db, err.message[0] ? err.message : custos_strerror(rc), NULL);
+      status = exit_of(rc);
+      goto out;
+    }
+  }
   if ((rc = http_static_load(web, &srv.pages, &err)) != CUSTOS_OK) {
     serve_error("web pages", err.message, "pass --web DIR or set CUSTOS_WEB");
     status = exit_of(rc);

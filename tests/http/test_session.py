@@ -93,6 +93,33 @@ try:
     p = serve("--listen", "127.0.0.1:%d" % blocker.getsockname()[1])
     eq(p.returncode, 1, "serve on a port in use")
     blocker.close()
+    # The policy: a missing or malformed file, and one that is not the database's.
+    p = serve("--listen", "127.0.0.1:0", "--policy", os.path.join(srv.dir, "none.policy"))
+    eq(p.returncode, 5, "serve with a missing policy file")
+    bad = os.path.join(srv.dir, "bad.policy")
+    with open(bad, "w") as f:
+        f.write("[records]\nretention_days = 'ninety'\n")
+    p = serve("--listen", "127.0.0.1:0", "--policy", bad)
+    eq(p.returncode, 2, "serve with a malformed policy file")
+    check("bad.policy:2" in p.stderr, "the policy error names file and line: %r" % p.stderr)
+    site = os.path.join(srv.dir, "site.policy")
+    with open(site, "w") as f:
+        f.write("[records]\nretention_days = 30\n")
+    site_db = os.path.join(srv.dir, "site.db")
+    srv.cli("init", "--admin", "sitead", "--policy", site, "--db", site_db,
+            new_password=password_of("sitead"))
+    p = serve("--listen", "127.0.0.1:0", "--db", site_db)
+    eq(p.returncode, 3, "serve a database set up with a policy file, without it")
+    check("--policy" in p.stderr and "set up with" in p.stderr,
+          "the refusal says which policy to name: %r" % p.stderr)
+    proc = subprocess.Popen([CUSTOS, "serve", "--listen", "127.0.0.1:0", "--db", site_db,
+                             "--policy", site], env=srv.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    proc.terminate()
+    proc.communicate(timeout=60)
+    check(line.startswith("custos: serving http"), "serves it with its own policy: %r" % line)
+    eq(proc.returncode, 0, "and stops cleanly")
     p = serve("--help")
     eq(p.returncode, 0, "serve --help")
     check("--listen" in p.stdout and "--session-idle" in p.stdout, "serve --help lists options")
