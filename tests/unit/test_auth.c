@@ -200,20 +200,27 @@ static void test_init(void **state) {
   /* A PostgreSQL URL is recognised and refused until that backend exists. */
   assert_int_equal(custos_init("postgresql://localhost/custos", &o, &err), CUSTOS_EUNSUPPORTED);
 
-  /* With a policy file: its SHA-256 is recorded. */
+  /* A policy file that does not parse is refused, and no database is made. */
   char policy[160];
-  snprintf(policy, sizeof policy, "%s/policy.json", f->dir);
+  snprintf(policy, sizeof policy, "%s/site.policy", f->dir);
   FILE *fp = fopen(policy, "w");
   assert_non_null(fp);
   fputs("abc", fp);
   fclose(fp);
   o.policy_path = policy;
+  assert_int_equal(custos_init(f->db, &o, &err), CUSTOS_EINVAL);
+  assert_int_equal(access(f->db, F_OK), -1);
+  /* With a policy file: its SHA-256 is recorded. */
+  fp = fopen(policy, "w");
+  assert_non_null(fp);
+  fputs("[records]\nretention_days = 90\n", fp);
+  fclose(fp);
   assert_int_equal(custos_init(f->db, &o, &err), CUSTOS_OK);
   assert_int_equal(custos_open(f->db, &c, &err), CUSTOS_OK);
   custos_status st;
   assert_int_equal(custos_get_status(c, &st, &err), CUSTOS_OK);
   assert_string_equal(st.policy_sha256,
-                      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+                      "407b326b43683ca784aaca6186095200cd956af23516bc142c422b751d6bcf5b");
   assert_int_equal(st.users, 1);
   assert_int_equal(st.holders, 0);
   assert_int_equal(st.photos, 0);
