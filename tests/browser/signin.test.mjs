@@ -6,14 +6,13 @@
 // pages must raise no console error (a CSP violation is one).  Screenshots of
 // each step go to $CUSTOS_ARTIFACTS (the path is printed).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchBrowser, newProfile, startServer, stopServer } from './lib.mjs';
 
 const CUSTOS = process.env.CUSTOS;
-const CHROMIUM = process.env.CUSTOS_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = process.env.CUSTOS_ARTIFACTS || path.join(os.tmpdir(), 'custos-browser-artifacts');
 const ADMIN = 'alice';
 const ADMIN_PW = 'alice password 12345';
@@ -34,53 +33,18 @@ function cli(args, extraEnv) {
   assert.equal(p.status, 0, `custos ${args.join(' ')}: ${p.stderr}`);
 }
 
-// Starts `custos serve` on a free port; resolves with { proc, base }.
-function startServer() {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(CUSTOS, ['serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error('server did not start: ' + err)), 60000);
-    proc.stderr.on('data', (d) => { err += d; });
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/serving (http:\/\/[^\s]+?)\/?\n/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, base: m[1], stderr: () => err });
-      }
-    });
-    proc.on('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
-  });
-}
-
-function stopServer(proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null) return resolve(proc.exitCode);
-    proc.removeAllListeners('exit');
-    proc.on('exit', (code, sig) => resolve(code === null ? sig : code));
-    proc.kill('SIGTERM');
-  });
-}
-
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 console.log('screenshots: ' + ARTIFACTS);
 cli(['init', '--admin', ADMIN], { CUSTOS_NEW_PASSWORD: ADMIN_PW });
-const server = await startServer();
+const server = await startServer(CUSTOS, env);
 const base = server.base;
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'custos-chromium-profile.'));
+const profile = newProfile();
 let context = null;
 let failed = false;
 const problems = [];
 
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1200, height: 800 },
-  });
+  context = await launchBrowser(profile, { width: 1200, height: 800 });
   const page = context.pages()[0] || await context.newPage();
   page.setDefaultTimeout(20000);
   page.on('console', (m) => {
