@@ -7,6 +7,11 @@
  * raw, undecoded path), which rules out "..", percent-encoded dots, NULs and
  * every other way of reaching a file outside the manifest.  Adding a page is
  * adding a row here and the file in web/.
+ *
+ * The staff pages share one header (web/nav.html): a page holds the line
+ * NAV_MARKER where it goes, and loading puts it there once, with
+ * aria-current="page" on the link to the page itself.  nav.html is not in
+ * the manifest, so it is never served on its own.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +21,9 @@
 #include "httpInt.h"
 
 #define ASSET_MAX_BYTES ((size_t)1 << 20)
+#define NAV_FILE "nav.html"
+#define NAV_MARKER "<!-- custos:nav -->\n" /* a line of its own */
+#define CURRENT " aria-current=\"page\""
 
 #define HTML "text/html; charset=utf-8"
 #define CSS "text/css; charset=utf-8"
@@ -53,6 +61,39 @@ struct http_static {
 };
 
 /* Reads dir/name (at most ASSET_MAX_BYTES) into a new buffer. */
+static int read_asset(const char *dir, http_asset *a, custos_err *err);
+
+/* Puts the header nav (len bytes) where page a holds NAV_MARKER, marking the
+ * link to a's own path as the current page.  Pages without it are left. */
+static int put_nav(http_asset *a, const http_asset *nav, custos_err *err) {
+  const char *at = a->len ? memmem(a->data, a->len, NAV_MARKER, strlen(NAV_MARKER)) : NULL;
+  if (at == NULL) return CUSTOS_OK;
+  char href[160];
+  snprintf(href, sizeof href, "<a href=\"%s\"", a->path);
+  const char *link = memmem(nav->data, nav->len, href, strlen(href));
+  size_t head = (size_t)(at - (const char *)a->data), tail = a->len - head - strlen(NAV_MARKER);
+  size_t cut = link ? (size_t)(link - (const char *)nav->data) + strlen(href) : nav->len;
+  size_t len = head + nav->len + (link ? strlen(CURRENT) : 0) + tail;
+  unsigned char *buf = malloc(len + 1);
+  if (buf == NULL) return http_err_set(err, CUSTOS_ENOMEM, "out of memory building %s", a->file);
+  unsigned char *p = buf;
+  memcpy(p, a->data, head);
+  p += head;
+  memcpy(p, nav->data, cut);
+  p += cut;
+  if (link) {
+    memcpy(p, CURRENT, strlen(CURRENT));
+    p += strlen(CURRENT);
+  }
+  memcpy(p, nav->data + cut, nav->len - cut);
+  p += nav->len - cut;
+  memcpy(p, at + strlen(NAV_MARKER), tail);
+  free(a->data);
+  a->data = buf;
+  a->len = len;
+  return CUSTOS_OK;
+}
+
 static int read_asset(const char *dir, http_asset *a, custos_err *err) {
   char path[4096];
   int rc = CUSTOS_OK;
@@ -93,6 +134,12 @@ int http_static_load(const char *dir, http_static **out, custos_err *err) {
   if (s == NULL) return http_err_set(err, CUSTOS_ENOMEM, "out of memory");
   memcpy(s->assets, manifest, sizeof manifest);
   for (size_t i = 0; i < NASSETS && rc == CUSTOS_OK; i++) rc = read_asset(dir, &s->assets[i], err);
+  http_asset nav = {"", NAV_FILE, HTML, NULL, 0};
+  if (rc == CUSTOS_OK) rc = read_asset(dir, &nav, err);
+  for (size_t i = 0; i < NASSETS && rc == CUSTOS_OK; i++) {
+    if (strcmp(s->assets[i].type, HTML) == 0) rc = put_nav(&s->assets[i], &nav, err);
+  }
+  free(nav.data);
   if (rc != CUSTOS_OK) {
     http_static_free(s);
     return rc;

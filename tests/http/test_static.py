@@ -22,7 +22,17 @@ PAGES = {
     "/static/home.js": "text/javascript",
     "/static/users.js": "text/javascript",
     "/static/favicon.svg": "image/svg+xml",
+    "/cases": "text/html",
+    "/cases/new": "text/html",
+    "/case": "text/html",
+    "/case/examine": "text/html",
+    "/case/letter": "text/html",
+    "/audit": "text/html",
 }
+# The staff pages get the shared header of web/nav.html when loaded.
+STAFF_PAGES = ["/", "/admin/users", "/cases", "/cases/new", "/case", "/case/examine",
+               "/case/letter", "/audit"]
+NAV_LINKS = ["/", "/cases", "/cases/new", "/admin/users", "/audit"]
 
 TRAVERSALS = [
     "/../CMakeLists.txt",
@@ -75,6 +85,16 @@ try:
             check(re.search(r"""(src|href)=["']?(https?:)?//""", html) is None,
                   "%s: no external resource" % path)
             check('lang="en"' in html, "%s: declares its language" % path)
+    for path in STAFF_PAGES:
+        html = srv.request("GET", path).body.decode()
+        check("custos:nav" not in html, "%s: the header marker is replaced" % path)
+        eq(html.count('<nav aria-label="Main">'), 1, "%s: one main navigation" % path)
+        for link in NAV_LINKS:
+            check('<a href="%s"' % link in html, "%s: links to %s" % (path, link))
+        current = re.findall(r'<a href="([^"]*)" aria-current="page"', html)
+        eq(current, [path] if path in NAV_LINKS else [], "%s: the current page marked" % path)
+    check(srv.request("GET", "/nav.html").status == 404 and
+          srv.request("GET", "/static/nav.html").status == 404, "the header fragment is not served")
     for path in PAGES:
         if path.endswith(".js") or path.endswith(".css"):
             text = srv.request("GET", path).body.decode()
