@@ -31,48 +31,22 @@
 #include "custos/custos.h"
 #include "store/store.h"
 #include "util/util.h"
+#include "fixture.h"
 
 #define ADMIN_PW "correct horse battery staple"
 #define USER_PW "examiner password 1"
 
-typedef struct fixture {
-  char dir[64];          /* a fresh temporary folder */
-  char db[128];          /* dir/custos.db */
-  custos *c;             /* open instance (after setup_init) */
-  custos_session *admin; /* alice, logged in */
-} fixture;
-
 static int setup_dir(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  if (f == NULL) return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/custos-auth-test.XXXXXX");
-  if (mkdtemp(f->dir) == NULL) return -1;
-  snprintf(f->db, sizeof f->db, "%s/custos.db", f->dir);
-  *state = f;
-  return 0;
+  return fixture_dir(state, "auth");
 }
 
 /* An initialised database with administrator alice logged in. */
 static int setup_init(void **state) {
-  if (setup_dir(state) != 0) return -1;
-  fixture *f = *state;
-  custos_err err;
-  custos_init_opts o = {.admin_name = "alice", .admin_password = ADMIN_PW};
-  if (custos_init(f->db, &o, &err) != CUSTOS_OK) return -1;
-  if (custos_open(f->db, &f->c, &err) != CUSTOS_OK) return -1;
-  if (custos_login(f->c, "alice", ADMIN_PW, &f->admin, &err) != CUSTOS_OK) return -1;
-  return 0;
+  return fixture_init(state, "auth", ADMIN_PW);
 }
 
 static int teardown(void **state) {
-  fixture *f = *state;
-  custos_session_free(f->admin);
-  custos_close(f->c);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
-  free(f);
-  return 0;
+  return fixture_teardown(state);
 }
 
 /* ---- roles, names, passwords -------------------------------------------------- */

@@ -41,41 +41,17 @@
 #include "custos/custos.h"
 #include "store/store.h"
 #include "util/util.h"
+#include "fixture.h"
 
 #define ADMIN_PW "correct horse battery staple"
 #define MARK "Zq7MARKER"
 
-typedef struct fixture {
-  char dir[64];          /* a fresh temporary folder */
-  char db[128];          /* dir/custos.db */
-  custos *c;             /* open instance */
-  custos_session *admin; /* alice */
-} fixture;
-
 static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  if (f == NULL) return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/custos-import-test.XXXXXX");
-  if (mkdtemp(f->dir) == NULL) return -1;
-  snprintf(f->db, sizeof f->db, "%s/custos.db", f->dir);
-  custos_err err;
-  custos_init_opts o = {.admin_name = "alice", .admin_password = ADMIN_PW};
-  if (custos_init(f->db, &o, &err) != CUSTOS_OK) return -1;
-  if (custos_open(f->db, &f->c, &err) != CUSTOS_OK) return -1;
-  if (custos_login(f->c, "alice", ADMIN_PW, &f->admin, &err) != CUSTOS_OK) return -1;
-  *state = f;
-  return 0;
+  return fixture_init(state, "import", ADMIN_PW);
 }
 
 static int teardown(void **state) {
-  fixture *f = *state;
-  custos_session_free(f->admin);
-  custos_close(f->c);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  if (system(cmd) != 0) return -1;
-  free(f);
-  return 0;
+  return fixture_teardown(state);
 }
 
 static void write_text(const char *path, const char *text) {
